@@ -1,0 +1,124 @@
+"""Pure tensor functions of the lightning policy, and the dispatch to ``kernels.lightning_attn``.
+
+Lightning attention with a per-head decay lambda_h = exp(log_decay_h) (no softmax, no 1/sqrt(d) scale):
+    S_t = lambda * S_{t-1} + k_t^T v_t          S: [K, V] per (sequence, head), fp32
+    o_t = q_t S_t
+Training and prefill use the chunked form (block-local exponents only); decode applies the recurrence one token at
+a time on the carried fp32 state. On CUDA both go through the Triton kernels; elsewhere through the pure-torch
+chunked reference of the same kernels package, so CPU runs compute the same function.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import torch
+
+
+@functools.cache
+def _triton_ops():
+    """The Triton entry points, or None where Triton cannot run (no CUDA, no triton install)."""
+    try:
+        from kernels.lightning_attn import chunk_lightning_attn, fused_recurrent_lightning_attn
+    except ImportError:
+        return None
+    return chunk_lightning_attn, fused_recurrent_lightning_attn
+
+
+def _naive_chunk():
+    from kernels.lightning_attn import naive_chunk_lightning_attn
+
+    return naive_chunk_lightning_attn
+
+
+def layer_log_decay(num_heads: int, layer_idx: int, num_layers: int) -> torch.Tensor:
+    """log lambda_h <= 0 of one layer, [H] fp32: the kernels package's ALiBi-slope schedule -s_h (1 - l/(L-1) + 1e-5)."""
+    from kernels.lightning_attn import lightning_slopes
+
+    return lightning_slopes(num_heads, layer_idx, num_layers).to(torch.float32).reshape(num_heads)
+
+
+def lightning_attention(
+    q: torch.Tensor,  # [B, T, H, K]
+    k: torch.Tensor,  # [B, T, H, K]
+    v: torch.Tensor,  # [B, T, H, V]
+    log_decay: torch.Tensor,  # [H] fp32, log lambda <= 0
+    initial_state: torch.Tensor | None = None,  # [B, H, K, V] fp32
+    output_final_state: bool = False,
+    chunk_size: int = 64,
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Chunked lightning attention over a block of tokens, optionally continuing from ``initial_state``.
+
+    o_t = q_t (lambda^t S_0 + sum_{s<=t} lambda^{t-s} k_s^T v_s); returns (o [B, T, H, V], S_T or None).
+    """
+    ops = _triton_ops() if q.is_cuda else None
+    if ops is not None:
+        out = ops[0](q, k, v, log_decay, scale=1.0, initial_state=initial_state, output_final_state=output_final_state)
+    else:
+        out = _naive_chunk()(
+            q,
+            k,
+            v,
+            log_decay,
+            scale=1.0,
+            initial_state=initial_state,
+            output_final_state=output_final_state,
+            chunk_size=chunk_size,
+        )
+    o, state = out if isinstance(out, tuple) else (out, None)
+    return o, (state.float() if state is not None else None)
+
+
+def lightning_decode_step(
+    q: torch.Tensor,  # [B, 1, H, K]
+    k: torch.Tensor,  # [B, 1, H, K]
+    v: torch.Tensor,  # [B, 1, H, V]
+    log_decay: torch.Tensor,  # [H] fp32
+    state: torch.Tensor,  # [B, H, K, V] fp32, updated in place
+) -> torch.Tensor:
+    """One decode token: S <- lambda S + k^T v (in place, fp32), o = q S; returns o [B, 1, H, V] in v's dtype.
+
+    In place so that the state keeps its address across CUDA-graph replays.
+    """
+    ops = _triton_ops() if q.is_cuda else None
+    if ops is not None:
+        o, new_state = ops[1](q, k, v, log_decay, scale=1.0, initial_state=state, output_final_state=True)
+        state.copy_(new_state)
+        return o
+    decay = log_decay.exp().to(state.device)[None, :, None, None]  # [1, H, 1, 1]
+    kf, vf, qf = k[:, 0].float(), v[:, 0].float(), q[:, 0].float()  # [B, H, K] / [B, H, V]
+    state.mul_(decay).add_(kf.unsqueeze(-1) * vf.unsqueeze(-2))
+    o = torch.einsum("bhk,bhkv->bhv", qf, state)  # [B, H, V]
+    return o.unsqueeze(1).to(v.dtype)
+
+
+def srms_norm(x: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
+    """SRMSNorm(x) = x / sqrt(mean(x^2) + eps), no learnable gain, computed in fp32 (TNL-ICML Eq. 14)."""
+    xf = x.float()
+    return (xf * torch.rsqrt(xf.pow(2).mean(-1, keepdim=True) + eps)).to(x.dtype)
+
+
+def rope_cos_sin(
+    position_ids: torch.Tensor,  # [B, T] long
+    head_dim: int,
+    theta: float,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """RoPE tables in fp32: angle[b, t, i] = pos[b, t] * theta^(-2i/D), duplicated to D; returns cos, sin [B, T, D]."""
+    inv_freq = theta ** (-torch.arange(0, head_dim, 2, device=position_ids.device, dtype=torch.float32) / head_dim)
+    angles = position_ids.float()[..., None] * inv_freq  # [B, T, D/2]
+    emb = torch.cat([angles, angles], dim=-1)  # [B, T, D]
+    return emb.cos(), emb.sin()
+
+
+def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """x * cos + rotate_half(x) * sin with x [B, T, H, D] and cos/sin [B, T, D]; rotate_half(a, b) = (-b, a)."""
+    half = x.shape[-1] // 2
+    rotated = torch.cat([-x[..., half:], x[..., :half]], dim=-1)
+    xf = x.float() * cos[:, :, None] + rotated.float() * sin[:, :, None]
+    return xf.to(x.dtype)
+
+
+def positions_from_mask(attention_mask: torch.Tensor, query_length: int) -> torch.Tensor:
+    """Position of each of the last ``query_length`` tokens = number of real tokens before it (left padding)."""
+    pos = attention_mask.long().cumsum(-1) - 1  # [B, S]
+    return pos.clamp(min=0)[:, -query_length:]
