@@ -15,7 +15,8 @@ is what the learner recomputes from the same logits.
 from __future__ import annotations
 
 import time
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import torch
 
@@ -185,7 +186,9 @@ class NativeRolloutEngine:
                 t0 = time.perf_counter()
                 cache, logits = self._prefill(prompt_ids.to(self.device), prompt_mask.to(self.device))
                 t1 = time.perf_counter()
-                ids, logps, lengths, finished = self._decode(cache, logits, prompt_mask.to(self.device), sampling, generator)
+                ids, logps, lengths, finished = self._decode(
+                    cache, logits, prompt_mask.to(self.device), sampling, generator
+                )
                 if self.device.type == "cuda":
                     torch.cuda.synchronize(self.device)
                 t2 = time.perf_counter()
