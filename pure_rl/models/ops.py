@@ -16,19 +16,14 @@ import torch
 
 
 @functools.cache
-def _triton_ops():
-    """The Triton entry points, or None where Triton cannot run (no CUDA, no triton install)."""
+def _kernel(name: str):
+    """A Triton entry point of ``kernels.lightning_attn``, or None where it cannot load (no triton, not built yet)."""
+    import kernels.lightning_attn as la
+
     try:
-        from kernels.lightning_attn import chunk_lightning_attn, fused_recurrent_lightning_attn
-    except ImportError:
+        return getattr(la, name)
+    except (ImportError, AttributeError):
         return None
-    return chunk_lightning_attn, fused_recurrent_lightning_attn
-
-
-def _naive_chunk():
-    from kernels.lightning_attn import naive_chunk_lightning_attn
-
-    return naive_chunk_lightning_attn
 
 
 def layer_log_decay(num_heads: int, layer_idx: int, num_layers: int) -> torch.Tensor:
@@ -51,11 +46,13 @@ def lightning_attention(
 
     o_t = q_t (lambda^t S_0 + sum_{s<=t} lambda^{t-s} k_s^T v_s); returns (o [B, T, H, V], S_T or None).
     """
-    ops = _triton_ops() if q.is_cuda else None
-    if ops is not None:
-        out = ops[0](q, k, v, log_decay, scale=1.0, initial_state=initial_state, output_final_state=output_final_state)
+    chunk = _kernel("chunk_lightning_attn") if q.is_cuda else None
+    if chunk is not None:
+        out = chunk(q, k, v, log_decay, scale=1.0, initial_state=initial_state, output_final_state=output_final_state)
     else:
-        out = _naive_chunk()(
+        from kernels.lightning_attn import naive_chunk_lightning_attn
+
+        out = naive_chunk_lightning_attn(
             q,
             k,
             v,
@@ -80,9 +77,9 @@ def lightning_decode_step(
 
     In place so that the state keeps its address across CUDA-graph replays.
     """
-    ops = _triton_ops() if q.is_cuda else None
-    if ops is not None:
-        o, new_state = ops[1](q, k, v, log_decay, scale=1.0, initial_state=state, output_final_state=True)
+    recurrent = _kernel("fused_recurrent_lightning_attn") if q.is_cuda else None
+    if recurrent is not None:
+        o, new_state = recurrent(q, k, v, log_decay, scale=1.0, initial_state=state, output_final_state=True)
         state.copy_(new_state)
         return o
     decay = log_decay.exp().to(state.device)[None, :, None, None]  # [1, H, 1, 1]
