@@ -49,7 +49,9 @@ def test_decode_step_is_the_fp32_recurrence():
         q, k, v, log_decay, initial_state=state0.clone(), output_final_state=True
     )
     state = state0.clone()
-    outs = [lightning_decode_step(q[:, t : t + 1], k[:, t : t + 1], v[:, t : t + 1], log_decay, state) for t in range(7)]
+    outs = [
+        lightning_decode_step(q[:, t : t + 1], k[:, t : t + 1], v[:, t : t + 1], log_decay, state) for t in range(7)
+    ]
     torch.testing.assert_close(torch.cat(outs, dim=1), ref_o, rtol=1e-5, atol=1e-5)
     torch.testing.assert_close(state, ref_state, rtol=1e-5, atol=1e-5)
     chunk_o, chunk_state = lightning_attention(q, k, v, log_decay, state0.clone(), True, chunk_size=4)

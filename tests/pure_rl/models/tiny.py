@@ -12,16 +12,16 @@ HYBRID = [LIGHTNING, SOFTMAX, LIGHTNING, SOFTMAX]
 
 def tiny_config(vocab_size: int = 101, layer_types: list[str] | None = None, **overrides) -> LightningConfig:
     """A 3- or 4-layer model of width 64 (4 heads of 16); ``layer_types`` picks pure lightning or the hybrid."""
-    kwargs = dict(
-        vocab_size=vocab_size,
-        hidden_size=64,
-        intermediate_size=96,
-        num_hidden_layers=len(layer_types) if layer_types else 3,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        layer_types=layer_types,
-        chunk_size=16,
-    )
+    kwargs = {
+        "vocab_size": vocab_size,
+        "hidden_size": 64,
+        "intermediate_size": 96,
+        "num_hidden_layers": len(layer_types) if layer_types else 3,
+        "num_attention_heads": 4,
+        "num_key_value_heads": 2,
+        "layer_types": layer_types,
+        "chunk_size": 16,
+    }
     kwargs.update(overrides)
     return LightningConfig(**kwargs)
 
