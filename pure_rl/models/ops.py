@@ -77,11 +77,9 @@ def lightning_decode_step(
 
     In place so that the state keeps its address across CUDA-graph replays.
     """
-    recurrent = _kernel("fused_recurrent_lightning_attn") if q.is_cuda else None
-    if recurrent is not None:
-        o, new_state = recurrent(q, k, v, log_decay, scale=1.0, initial_state=state, output_final_state=True)
-        state.copy_(new_state)
-        return o
+    step = _kernel("fused_recurrent_lightning_attn_step") if q.is_cuda else None
+    if step is not None:
+        return step(q[:, 0], k[:, 0], v[:, 0], log_decay, state, scale=1.0).unsqueeze(1)
     decay = log_decay.exp().to(state.device)[None, :, None, None]  # [1, H, 1, 1]
     kf, vf, qf = k[:, 0].float(), v[:, 0].float(), q[:, 0].float()  # [B, H, K] / [B, H, V]
     state.mul_(decay).add_(kf.unsqueeze(-1) * vf.unsqueeze(-2))
