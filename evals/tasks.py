@@ -1,0 +1,234 @@
+"""GSM8K, MATH-500 and MATH (train) as tasks: data loading, prompt formats and gold answers.
+
+Public API (stable; registry names ``gsm8k``, ``math500``, ``math``):
+
+- ``GSM8KTask(prompt="qwen-boxed", data_path=None, hub_id="openai/gsm8k", seed=1234)``
+- ``MATH500Task(prompt="qwen-boxed", data_path=None, hub_id="HuggingFaceH4/MATH-500")``
+- ``MATHTrainTask(prompt="qwen-boxed", data_path=None, hub_id="DigitalLearningGmbH/MATH-lighteval")``
+- ``task.load(split="test", limit=None) -> list[Problem]`` (the ``Task`` protocol); ``task.name``.
+- ``PROMPT_FORMATS``: ``qwen-boxed`` (PURE / Qwen2.5-Math style), ``gsm8k`` (lm-eval 5-shot from train), ``gsm8k_cot``
+  (lm-eval's 8 fixed Wei-et-al. exemplars), ``cot_zeroshot`` (``Q: ...\\nA: Let's think step by step.``).
+- ``gsm8k_gold(answer_text)`` / ``math_gold(record)``: the gold-answer conventions.
+
+Data comes through ``datasets``: a local JSONL (``data_path``), else the copy under ``<project>/../shared/data`` when present,
+else the hub id. Offline with neither, ``load`` raises one line naming ``data_path`` and the hub id.
+``Problem.meta`` keeps the reference ``solution`` (and MATH's ``subject``/``level``/``unique_id``) for reports and tests.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from pathlib import Path
+from typing import Any, Callable
+
+from pure_rl.interfaces import Problem
+
+from evals.answer import extract_boxed
+
+SHARED_DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
+
+QWEN_BOXED = (
+    "{question}\n\nPlease reason step by step with steps separated by \"\n\n\", and put your final answer within \\boxed{{}}."
+)
+
+# lm-eval gsm8k_cot's fixed exemplars (Wei et al. 2022, chain-of-thought prompting), in lm-eval's order.
+GSM8K_COT_EXEMPLARS = (
+    ("There are 15 trees in the grove. Grove workers will plant trees in the grove today. After they are done, there will "
+     "be 21 trees. How many trees did the grove workers plant today?",
+     "There are 15 trees originally. Then there were 21 trees after some more were planted. So there must have been "
+     "21 - 15 = 6. The answer is 6."),
+    ("If there are 3 cars in the parking lot and 2 more cars arrive, how many cars are in the parking lot?",
+     "There are originally 3 cars. 2 more cars arrive. 3 + 2 = 5. The answer is 5."),
+    ("Leah had 32 chocolates and her sister had 42. If they ate 35, how many pieces do they have left in total?",
+     "Originally, Leah had 32 chocolates. Her sister had 42. So in total they had 32 + 42 = 74. After eating 35, they "
+     "had 74 - 35 = 39. The answer is 39."),
+    ("Jason had 20 lollipops. He gave Denny some lollipops. Now Jason has 12 lollipops. How many lollipops did Jason "
+     "give to Denny?",
+     "Jason started with 20 lollipops. Then he had 12 after giving some to Denny. So he gave Denny 20 - 12 = 8. The "
+     "answer is 8."),
+    ("Shawn has five toys. For Christmas, he got two toys each from his mom and dad. How many toys does he have now?",
+     "Shawn started with 5 toys. If he got 2 toys each from his mom and dad, then that is 4 more toys. 5 + 4 = 9. The "
+     "answer is 9."),
+    ("There were nine computers in the server room. Five more computers were installed each day, from monday to "
+     "thursday. How many computers are now in the server room?",
+     "There were originally 9 computers. For each of 4 days, 5 more computers were added. So 5 * 4 = 20 computers were "
+     "added. 9 + 20 is 29. The answer is 29."),
+    ("Michael had 58 golf balls. On tuesday, he lost 23 golf balls. On wednesday, he lost 2 more. How many golf balls "
+     "did he have at the end of wednesday?",
+     "Michael started with 58 golf balls. After losing 23 on tuesday, he had 58 - 23 = 35. After losing 2 more, he had "
+     "35 - 2 = 33 golf balls. The answer is 33."),
+    ("Olivia has $23. She bought five bagels for $3 each. How much money does she have left?",
+     "Olivia had 23 dollars. 5 bagels for 3 dollars each will be 5 x 3 = 15 dollars. So she has 23 - 15 dollars left. "
+     "23 - 15 is 8. The answer is 8."),
+)
+
+
+def gsm8k_gold(answer_text: str) -> str:
+    """GSM8K gold: the text after ``####``, commas stripped: ``"...\\n#### 1,200"`` -> ``"1200"``."""
+    if "####" not in answer_text:
+        raise ValueError(f"GSM8K answer has no '####' line: {answer_text[-80:]!r}")
+    return answer_text.split("####")[-1].strip().replace(",", "")
+
+
+def math_gold(record: dict[str, Any]) -> str:
+    """MATH gold: the ``answer`` field when present (MATH-500), else the last ``\\boxed{}`` of ``solution``."""
+    if record.get("answer"):
+        return str(record["answer"]).strip()
+    boxed = extract_boxed(record.get("solution", ""))
+    if boxed is None:
+        raise ValueError(f"MATH record has neither 'answer' nor a \\boxed{{}} in 'solution': {str(record)[:120]!r}")
+    return boxed
+
+
+def _qwen_boxed(question: str, shots: list[tuple[str, str]]) -> str:
+    return QWEN_BOXED.format(question=question)
+
+
+def _gsm8k(question: str, shots: list[tuple[str, str]]) -> str:
+    fewshot = "".join(f"Question: {q}\nAnswer: {a}\n\n" for q, a in shots)
+    return f"{fewshot}Question: {question}\nAnswer:"
+
+
+def _gsm8k_cot(question: str, shots: list[tuple[str, str]]) -> str:
+    fewshot = "".join(f"Q: {q}\nA: {a}\n\n" for q, a in GSM8K_COT_EXEMPLARS)
+    return f"{fewshot}Q: {question}\nA:"
+
+
+def _cot_zeroshot(question: str, shots: list[tuple[str, str]]) -> str:
+    return f"Q: {question}\nA: Let's think step by step."
+
+
+PROMPT_FORMATS: dict[str, Callable[[str, list[tuple[str, str]]], str]] = {
+    "qwen-boxed": _qwen_boxed,
+    "gsm8k": _gsm8k,
+    "gsm8k_cot": _gsm8k_cot,
+    "cot_zeroshot": _cot_zeroshot,
+}
+
+
+def load_records(data_path: str | os.PathLike | None, hub_id: str, hub_config: str | None, split: str) -> list[dict]:
+    """Records of ``split`` from a local JSONL (``data_path``) or the hub, through ``datasets``; one-line errors."""
+    import datasets
+
+    if data_path is not None:
+        path = Path(data_path)
+        if path.is_dir():
+            path = path / f"{split}.jsonl"
+        if not path.is_file():
+            raise FileNotFoundError(f"data_path={str(data_path)!r}: no such JSONL file (for split {split!r})")
+        return list(datasets.load_dataset("json", data_files=str(path), split="train"))
+    try:
+        return list(datasets.load_dataset(hub_id, hub_config, split=split))
+    except Exception as exc:
+        raise RuntimeError(
+            f"cannot load {hub_id!r} split {split!r} from the Hugging Face hub ({type(exc).__name__}); offline? "
+            f"pass data_path=<local .jsonl> (copies live in {SHARED_DATA})"
+        ) from exc
+
+
+class _MathTaskBase:
+    name = ""
+    hub_config: str | None = None
+    splits: tuple[str, ...] = ("test",)
+    shared_dir = ""
+
+    def __init__(self, prompt: str = "qwen-boxed", data_path: str | None = None, hub_id: str | None = None, seed: int = 1234):
+        if prompt not in PROMPT_FORMATS:
+            raise ValueError(f"prompt={prompt!r} is not a prompt format; valid: {', '.join(PROMPT_FORMATS)}")
+        self.prompt = prompt
+        self.data_path = data_path
+        self.hub_id = hub_id or self.default_hub_id
+        self.seed = seed
+
+    default_hub_id = ""
+
+    def _source(self, split: str) -> str | None:
+        if self.data_path is not None:
+            return self.data_path
+        local = SHARED_DATA / self.shared_dir / f"{split}.jsonl"
+        return str(local) if self.shared_dir and local.is_file() else None
+
+    def _records(self, split: str) -> list[dict]:
+        if split not in self.splits:
+            raise ValueError(f"split={split!r} is not a {self.name} split; valid: {', '.join(self.splits)}")
+        return load_records(self._source(split), self.hub_id, self.hub_config, split)
+
+    def _shots(self) -> list[tuple[str, str]]:
+        return []
+
+    def _problem(self, index: int, record: dict, split: str, shots: list[tuple[str, str]]) -> Problem:
+        raise NotImplementedError
+
+    def load(self, split: str = "test", limit: int | None = None) -> list[Problem]:
+        """The first ``limit`` problems of ``split`` (all when None), prompts formatted."""
+        if limit is not None and limit < 0:
+            raise ValueError(f"limit={limit!r} must be >= 0 or None")
+        records = self._records(split)
+        records = records if limit is None else records[:limit]
+        shots = self._shots()
+        return [self._problem(i, r, split, shots) for i, r in enumerate(records)]
+
+
+class GSM8KTask(_MathTaskBase):
+    """GSM8K (``openai/gsm8k``, config ``main``): gold from the ``####`` line, commas stripped."""
+
+    name = "gsm8k"
+    default_hub_id = "openai/gsm8k"
+    hub_config = "main"
+    splits = ("train", "test")
+    shared_dir = "gsm8k"
+    num_fewshot = 5
+
+    def _shots(self) -> list[tuple[str, str]]:
+        """lm-eval ``gsm8k``: 5 train examples with full worked answers, a seeded draw (not lm-eval's exact draw)."""
+        if self.prompt != "gsm8k":
+            return []
+        train = self._records("train")
+        picks = random.Random(self.seed).sample(range(len(train)), self.num_fewshot)
+        return [(train[i]["question"], train[i]["answer"]) for i in picks]
+
+    def _problem(self, index: int, record: dict, split: str, shots: list[tuple[str, str]]) -> Problem:
+        question = record["question"]
+        return Problem(
+            id=f"gsm8k/{split}/{index}",
+            question=question,
+            prompt=PROMPT_FORMATS[self.prompt](question, shots),
+            answer=gsm8k_gold(record["answer"]),
+            meta={"solution": record["answer"], "index": index},
+        )
+
+
+class MATH500Task(_MathTaskBase):
+    """MATH-500 (PRM800K ``math_splits/test.jsonl`` = ``HuggingFaceH4/MATH-500``): gold is the ``answer`` field."""
+
+    name = "math500"
+    default_hub_id = "HuggingFaceH4/MATH-500"
+    shared_dir = "math500"
+
+    def _problem(self, index: int, record: dict, split: str, shots: list[tuple[str, str]]) -> Problem:
+        question = record["problem"]
+        meta = {k: record[k] for k in ("solution", "subject", "level", "unique_id") if k in record}
+        return Problem(
+            id=str(record.get("unique_id") or f"math500/{split}/{index}"),
+            question=question,
+            prompt=PROMPT_FORMATS[self.prompt](question, shots),
+            answer=math_gold(record),
+            meta=meta,
+        )
+
+
+class MATHTrainTask(MATH500Task):
+    """The full MATH train/test splits (7500 / 5000); gold is ``answer`` when present, else the last ``\\boxed{}``."""
+
+    name = "math"
+    default_hub_id = "DigitalLearningGmbH/MATH-lighteval"
+    hub_config = "default"
+    splits = ("train", "test")
+    shared_dir = ""
+
+    def _problem(self, index: int, record: dict, split: str, shots: list[tuple[str, str]]) -> Problem:
+        problem = super()._problem(index, record, split, shots)
+        problem.id = f"math/{split}/{index}"
+        problem.meta.setdefault("subject", record.get("type"))
+        return problem
