@@ -1,0 +1,299 @@
+"""Decode throughput of the lightning policy's native rollout engine against HF ``generate`` and a softmax peer.
+
+    python -m kernels.bench_decode                      # H100: ~1B models, batch 64, contexts 1K/8K/16K/32K
+    python -m kernels.bench_decode --quick              # CPU smoke run with a tiny model (no timing claims)
+
+Rows (same card, same batch, same context, random weights, bf16, sampling at T = 1, N new tokens per row):
+- native: ``NativeRolloutEngine`` after a real chunked prefill of the context (CUDA-graph decode on CUDA), and the
+  same engine with graphs off;
+- hf-generate: ``model.generate`` on the same lightning model, continuing from the same prefilled ``LightningCache``;
+- qwen2-sdpa-static: a Qwen2-architecture model of the same size (GQA, 2 K/V heads) decoding through ``generate``
+  with SDPA and a ``StaticCache`` of context + N; its K/V for the context is filled with random values instead of
+  a prefill (decode reads every cached K/V whatever its values, so the cost is the same).
+Also printed: rollout-vs-learner log-prob agreement of the engine (bf16 weights on CUDA, fp32 on CPU).
+Decode tokens/s = batch * N / decode wall time (prefill excluded), median of ``--repeats`` runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import datetime
+import json
+import os
+import statistics
+import time
+from types import SimpleNamespace
+
+import torch
+
+from pure_rl.interfaces import SamplingParams
+from pure_rl.models import LightningCache, LightningConfig, LightningForCausalLM
+from pure_rl.rollout.native import NativeRolloutEngine
+
+ONE_B = {
+    "hidden_size": 2048,
+    "intermediate_size": 4096,
+    "num_hidden_layers": 20,
+    "num_attention_heads": 16,
+    "vocab_size": 32000,
+}
+QWEN_1B = {
+    "hidden_size": 2048,
+    "intermediate_size": 5632,
+    "num_hidden_layers": 20,
+    "num_attention_heads": 16,
+    "num_key_value_heads": 2,
+    "vocab_size": 32000,
+}
+TINY = {
+    "hidden_size": 64,
+    "intermediate_size": 128,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 4,
+    "vocab_size": 256,
+}
+TINY_QWEN = {
+    "hidden_size": 64,
+    "intermediate_size": 160,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 4,
+    "num_key_value_heads": 2,
+    "vocab_size": 256,
+}
+
+
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def timed(fn, device: torch.device, repeats: int) -> float:
+    """Median wall seconds of ``fn()`` over ``repeats`` runs, after one warm-up run."""
+    fn()
+    times = []
+    for _ in range(repeats):
+        sync(device)
+        t0 = time.perf_counter()
+        fn()
+        sync(device)
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def n_params(model: torch.nn.Module) -> float:
+    return sum(p.numel() for p in model.parameters()) / 1e9
+
+
+def build_lightning(sizes: dict, dtype: torch.dtype, device: torch.device) -> LightningForCausalLM:
+    torch.manual_seed(0)
+    config = LightningConfig(**sizes, pad_token_id=0, eos_token_id=None)
+    with torch.device(device):
+        return LightningForCausalLM(config).to(dtype=dtype).eval()
+
+
+def build_qwen(sizes: dict, dtype: torch.dtype, device: torch.device):
+    from transformers import Qwen2Config, Qwen2ForCausalLM
+
+    torch.manual_seed(0)
+    config = Qwen2Config(**sizes, max_position_embeddings=1 << 17, pad_token_id=0, attn_implementation="sdpa")
+    with torch.device(device):
+        return Qwen2ForCausalLM(config).to(dtype=dtype).eval()
+
+
+def native_engine(model, device: torch.device, graphs: bool | None) -> NativeRolloutEngine:
+    # No EOS: every row decodes exactly N tokens, so rows/s are comparable across engines.
+    tokenizer = SimpleNamespace(pad_token_id=0, eos_token_id=None)
+    engine = NativeRolloutEngine(model, tokenizer, device=device, cuda_graphs=graphs)
+    engine.eos_ids = engine.eos_ids[:0]
+    return engine
+
+
+def native_decode_s(engine: NativeRolloutEngine, cache, logits, mask, new_tokens: int, repeats: int) -> float:
+    sampling = SamplingParams(temperature=1.0, top_p=1.0, max_new_tokens=new_tokens, seed=0)
+
+    def run():
+        work = LightningCache(engine.config)
+        work.copy_from(cache)
+        with torch.no_grad():
+            engine._decode(work, logits, mask, sampling, engine._generator)
+
+    return timed(run, engine.device, repeats)
+
+
+def hf_generate_s(model, cache, ids: torch.Tensor, new_tokens: int, repeats: int) -> float:
+    """``generate`` continuing from a cache that holds all but the last context token."""
+
+    def run():
+        with torch.no_grad():
+            model.generate(
+                ids,
+                attention_mask=torch.ones_like(ids),
+                cache=copy.deepcopy(cache),
+                max_new_tokens=new_tokens,
+                min_new_tokens=new_tokens,
+                do_sample=True,
+                temperature=1.0,
+                top_p=1.0,
+                top_k=0,
+                pad_token_id=0,
+            )
+
+    return timed(run, ids.device, repeats)
+
+
+def qwen_static_s(model, batch: int, context: int, new_tokens: int, repeats: int, device: torch.device) -> float:
+    from transformers import StaticCache
+
+    cfg = model.config
+    head_dim = cfg.hidden_size // cfg.num_attention_heads
+    cache = StaticCache(config=cfg, max_cache_len=context + new_tokens)
+    cache.early_initialization(batch, cfg.num_key_value_heads, head_dim, model.dtype, device)
+    for layer in cache.layers:
+        layer.keys[:, :, : context - 1].normal_(std=0.5)
+        layer.values[:, :, : context - 1].normal_(std=0.5)
+    ids = torch.randint(1, cfg.vocab_size, (batch, context), device=device)
+
+    def run():
+        for layer in cache.layers:
+            layer.cumulative_length.fill_(context - 1)
+        with torch.no_grad():
+            model.generate(
+                ids,
+                attention_mask=torch.ones_like(ids),
+                cache=cache,
+                max_new_tokens=new_tokens,
+                min_new_tokens=new_tokens,
+                do_sample=True,
+                temperature=1.0,
+                top_p=1.0,
+                top_k=0,
+                pad_token_id=0,
+            )
+
+    return timed(run, device, repeats)
+
+
+def logprob_agreement(model, device: torch.device, batch: int, prompt_len: int, new_tokens: int) -> float:
+    """Max |rollout log-prob - learner log-prob| over sampled tokens (learner = one full chunked forward)."""
+    engine = native_engine(model, device, graphs=None)
+    vocab = model.config.vocab_size
+    ids = torch.randint(1, vocab, (batch, prompt_len), device=device)
+    mask = torch.ones_like(ids, dtype=torch.bool)
+    sampling = SamplingParams(temperature=1.0, max_new_tokens=new_tokens, seed=1)
+    with torch.no_grad():
+        cache, logits = engine._prefill(ids, mask)
+        out_ids, logps, _, _ = engine._decode(cache, logits, mask, sampling, engine._generator)
+        full = model(torch.cat([ids, out_ids], dim=1), use_cache=False).logits.float()
+    learner = torch.log_softmax(full[:, prompt_len - 1 : -1], -1).gather(-1, out_ids[..., None]).squeeze(-1)
+    return float((learner - logps).abs().max())
+
+
+def versions(device: torch.device) -> str:
+    import transformers
+
+    try:
+        import triton
+
+        triton_v = triton.__version__
+    except ImportError:
+        triton_v = "absent"
+    card = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
+    stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    return f"{card}; torch {torch.__version__}, triton {triton_v}, transformers {transformers.__version__}; {stamp}"
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="tiny models and contexts (CPU smoke run)")
+    parser.add_argument("--batch", type=int, default=64)
+    parser.add_argument("--contexts", default="1024,8192,16384,32768")
+    parser.add_argument("--compare-contexts", default="16384,32768", help="contexts where HF and Qwen2 are timed")
+    parser.add_argument("--new-tokens", type=int, default=128)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--json", default=None, help="also write the results here")
+    args = parser.parse_args(argv)
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
+    if args.quick:
+        args.batch, args.contexts, args.compare_contexts, args.new_tokens, args.repeats = 4, "64,256", "256", 8, 1
+    sizes, qwen_sizes = (TINY, TINY_QWEN) if args.quick else (ONE_B, QWEN_1B)
+    contexts = [int(c) for c in args.contexts.split(",")]
+    compare = {int(c) for c in args.compare_contexts.split(",")}
+
+    print(f"# {versions(device)}", flush=True)
+    model = build_lightning(sizes, dtype, device)
+    gap = logprob_agreement(model, device, batch=8, prompt_len=300, new_tokens=64)
+    print(f"log-prob agreement ({dtype}, rollout vs learner): max |diff| = {gap:.3e}", flush=True)
+    graphed = native_engine(model, device, graphs=None)
+    eager = native_engine(model, device, graphs=False)
+    rows: list[dict] = []
+    B, N = args.batch, args.new_tokens
+    for ctx in contexts:
+        ids = torch.randint(1, sizes["vocab_size"], (B, ctx), device=device)
+        mask = torch.ones_like(ids, dtype=torch.bool)
+        sync(device)
+        t0 = time.perf_counter()
+        with torch.no_grad():
+            cache, logits = graphed._prefill(ids, mask)
+        sync(device)
+        row = {"context": ctx, "prefill_s": time.perf_counter() - t0}
+        row["native"] = B * N / native_decode_s(graphed, cache, logits, mask, N, args.repeats)
+        if graphed.cuda_graphs:
+            row["native_eager"] = B * N / native_decode_s(eager, cache, logits, mask, N, args.repeats)
+        if ctx in compare:
+            with torch.no_grad():
+                head, _ = graphed._prefill(ids[:, :-1], mask[:, :-1])
+            row["hf_generate"] = B * N / hf_generate_s(model, head, ids, N, max(1, args.repeats - 1))
+            del head
+        del cache
+        if device.type == "cuda":
+            torch.cuda.empty_cache()
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+    lightning_params = n_params(model)
+    del graphed, eager, model
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+    qwen = build_qwen(qwen_sizes, dtype, device)
+    print(f"params: lightning {lightning_params:.2f}B, qwen2 {n_params(qwen):.2f}B", flush=True)
+    for row in rows:
+        if row["context"] in compare:
+            row["qwen2_sdpa_static"] = B * N / qwen_static_s(qwen, B, row["context"], N, args.repeats, device)
+            print(json.dumps(row), flush=True)
+            if device.type == "cuda":
+                torch.cuda.empty_cache()
+    print_table(rows, B, N, gap, dtype, device)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"versions": versions(device), "batch": B, "new_tokens": N, "logprob_gap": gap, "rows": rows}, f)
+
+
+def print_table(rows: list[dict], batch: int, new_tokens: int, gap: float, dtype: torch.dtype, device) -> None:
+    native = [r["native"] for r in rows]
+    spread = (max(native) - min(native)) / max(native)
+    print(f"\n## decode tokens/s, batch {batch}, {new_tokens} new tokens, {dtype}; {versions(device)}\n")
+    print(
+        "| context | prefill s | native | native (no graphs) | hf generate | qwen2 sdpa static | native/hf | native/qwen2 |"
+    )
+    print("|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        hf, qw = r.get("hf_generate"), r.get("qwen2_sdpa_static")
+        cells = [
+            f"{r['context']}",
+            f"{r['prefill_s']:.2f}",
+            f"{r['native']:,.0f}",
+            f"{r['native_eager']:,.0f}" if "native_eager" in r else "-",
+            f"{hf:,.0f}" if hf else "-",
+            f"{qw:,.0f}" if qw else "-",
+            f"{r['native'] / hf:.1f}x" if hf else "-",
+            f"{r['native'] / qw:.1f}x" if qw else "-",
+        ]
+        print("| " + " | ".join(cells) + " |")
+    print(f"\nnative tokens/s spread over contexts: {100 * spread:.1f}% (target <= 10%)")
+    print(f"rollout vs learner log-prob max |diff|: {gap:.2e} ({dtype})")
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    main()
