@@ -223,6 +223,8 @@ def main(argv: list[str] | None = None) -> None:
 
     print(f"# {versions(device)}", flush=True)
     model = build_lightning(sizes, dtype, device)
+    qwen = build_qwen(qwen_sizes, dtype, device)
+    print(f"params: lightning {n_params(model):.2f}B, qwen2 {n_params(qwen):.2f}B", flush=True)
     gap = logprob_agreement(model, device, batch=8, prompt_len=300, new_tokens=64)
     print(f"log-prob agreement ({dtype}, rollout vs learner): max |diff| = {gap:.3e}", flush=True)
     graphed = native_engine(model, device, graphs=None)
@@ -242,27 +244,18 @@ def main(argv: list[str] | None = None) -> None:
         if graphed.cuda_graphs:
             row["native_eager"] = B * N / native_decode_s(eager, cache, logits, mask, N, args.repeats)
         if ctx in compare:
-            with torch.no_grad():
-                head, _ = graphed._prefill(ids[:, :-1], mask[:, :-1])
-            row["hf_generate"] = B * N / hf_generate_s(model, head, ids, N, max(1, args.repeats - 1))
-            del head
-        del cache
+            # The cache holds the whole context, so generate() is fed one more token (the first sampled one).
+            next_ids = torch.cat([ids, logits.argmax(-1, keepdim=True)], dim=1)
+            row["hf_generate"] = B * N / hf_generate_s(model, cache, next_ids, N, max(1, args.repeats - 1))
+        del cache, logits, ids, mask
         if device.type == "cuda":
             torch.cuda.empty_cache()
-        rows.append(row)
-        print(json.dumps(row), flush=True)
-    lightning_params = n_params(model)
-    del graphed, eager, model
-    if device.type == "cuda":
-        torch.cuda.empty_cache()
-    qwen = build_qwen(qwen_sizes, dtype, device)
-    print(f"params: lightning {lightning_params:.2f}B, qwen2 {n_params(qwen):.2f}B", flush=True)
-    for row in rows:
-        if row["context"] in compare:
-            row["qwen2_sdpa_static"] = B * N / qwen_static_s(qwen, B, row["context"], N, args.repeats, device)
-            print(json.dumps(row), flush=True)
+        if ctx in compare:
+            row["qwen2_sdpa_static"] = B * N / qwen_static_s(qwen, B, ctx, N, max(1, args.repeats - 1), device)
             if device.type == "cuda":
                 torch.cuda.empty_cache()
+        rows.append(row)
+        print(json.dumps(row), flush=True)
     print_table(rows, B, N, gap, dtype, device)
     if args.json:
         with open(args.json, "w") as f:

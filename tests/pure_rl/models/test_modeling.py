@@ -168,3 +168,19 @@ def test_wrong_inputs_fail_with_a_clear_message():
         model(torch.zeros(1, 3, dtype=torch.long), cache=object())
     with pytest.raises(ValueError, match="2-D"):
         model(torch.zeros(1, 3, dtype=torch.long), attention_mask=torch.ones(1, 1, 3, 3))
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("arch", ARCHS)
+def test_triton_path_matches_the_cpu_reference_path(arch):
+    model = tiny_model(layer_types=ARCHS[arch], head_dim=32, chunk_size=64)
+    ids = torch.randint(0, 101, (3, 150))
+    with torch.no_grad():
+        ref = model(ids).logits
+        gpu = model.cuda()
+        full = gpu(ids.cuda()).logits
+        cache = LightningCache(gpu.config)
+        parts = [gpu(ids[:, :100].cuda(), cache=cache).logits]
+        parts += [gpu(ids[:, t : t + 1].cuda(), cache=cache).logits for t in range(100, 150)]
+    torch.testing.assert_close(full.cpu(), ref, rtol=2e-3, atol=2e-3)
+    torch.testing.assert_close(torch.cat(parts, dim=1), full, rtol=2e-3, atol=2e-3)
