@@ -7,7 +7,9 @@ blank line, with the REPL's field names. Rules, applied to the command text:
 - no ``env``: a new environment (``FAKE_BAD_IMPORT`` in it -> an "unknown module" error); unknown ``env`` ->
   ``{"message": "Unknown environment."}``
 - ``FAKE_CRASH`` exits; ``FAKE_SLEEP`` hangs; ``FAKE_GARBAGE`` answers non-JSON; ``FAKE_FLOOD`` prints without
-  end; ``FAKE_SLOW:<s>`` waits s seconds first; ``FAKE_BLOAT`` allocates 64 MB and keeps it
+  end; ``FAKE_SLOW:<s>`` waits s seconds first; ``FAKE_ALLOC:<mb>`` allocates and keeps mb megabytes;
+  ``FAKE_CHILD`` starts a ``sleep`` child, reports its pid in an info message and hangs
+- ``FAKE_ENV`` -> an info message listing the names of the process's environment variables
 - ``FAKE_ERROR`` -> an error message; ``FAKE_HEARTBEAT`` -> a deterministic-timeout error
 - the word ``sorry`` outside ``--`` comments -> a ``sorries`` entry (with a proof state) and the
   "declaration uses `sorry`" warning (single quotes with ``FAKE_OLD_LEAN``)
@@ -20,7 +22,9 @@ blank line, with the REPL's field names. Rules, applied to the command text:
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
 import sys
 import time
 
@@ -60,9 +64,16 @@ class FakeRepl:
         slow = re.search(r"FAKE_SLOW:([0-9.]+)", cmd)
         if slow:
             time.sleep(float(slow.group(1)))
-        if "FAKE_BLOAT" in cmd:
-            _BLOAT.append(bytearray(64 << 20))
+        alloc = re.search(r"FAKE_ALLOC:([0-9]+)", cmd)
+        if alloc:
+            _BLOAT.append(bytearray(int(alloc.group(1)) << 20))
         messages: list[dict] = []
+        if "FAKE_ENV" in cmd:
+            messages.append(self.msg("info", "env: " + " ".join(sorted(os.environ)), 1))
+        if "FAKE_CHILD" in cmd:
+            child = subprocess.Popen(["sleep", "300"])
+            print(json.dumps({"env": 0, "messages": [self.msg("info", f"child {child.pid}", 1)]}) + "\n", flush=True)
+            time.sleep(3600)
         sorries: list[dict] = []
         lines = _code_lines(cmd)
         for n, line in enumerate(lines, start=1):
