@@ -14,7 +14,8 @@ last token (h0_shift = 1: no decay before the first step), which is where dL/d(f
 
 from __future__ import annotations
 
-from typing import Callable, Protocol
+from collections.abc import Callable
+from typing import Protocol
 
 import torch
 

@@ -13,15 +13,17 @@ segments before it. Within a chunk of n tokens (0-based rows i, j) the exponents
 from __future__ import annotations
 
 import os
+from functools import partial
 
 import torch
 import triton
 import triton.language as tl
 
+from ..testing import new_output
 from .autograd import LightningAttnFunction
 from .inputs import check_inputs
 
-__all__ = ["chunk_lightning_attn", "launch_chunk", "TUNING"]
+__all__ = ["TUNING", "chunk_lightning_attn", "launch_chunk"]
 
 INTERPRET = os.environ.get("TRITON_INTERPRET") == "1"
 
@@ -80,7 +82,7 @@ def _segment_sum_kernel(
         o_v = i_v * BV + tl.arange(0, BV)
         acc = tl.zeros([BA, BV], dtype=tl.float32)
         n_chunks = tl.cdiv(seg_end - seg_start, C)
-        for ic in range(0, n_chunks):
+        for ic in range(n_chunks):
             if REVERSE:
                 cs = seg_start + (n_chunks - 1 - ic) * C
             else:
@@ -96,7 +98,7 @@ def _segment_sum_kernel(
                 kexp = o_c
             else:
                 kexp = n - 1 - o_c
-            kdec = tl.where(valid, tl.exp(gl * kexp.to(tl.float32)), 0.0)
+            kdec = tl.where(valid, tl.exp(gl * tl.maximum(kexp, 0).to(tl.float32)), 0.0)
             acc = acc * tl.exp(gl * n.to(tl.float32)) + _mm(tl.trans(kc * kdec[:, None]), vc, F32_DOT, DT)
         base = contrib + ((i_n.to(tl.int64) * NSEG + i_s) * H + i_h) * (DA * DC)
         tl.store(base + o_a[:, None] * DC + o_v[None, :], acc, mask=(o_a[:, None] < DA) & (o_v[None, :] < DC))
@@ -136,7 +138,7 @@ def _chunk_attn_kernel(
                 n_prev = n_seg - 1 - i_s
             else:
                 n_prev = i_s
-            for p in range(0, n_prev):
+            for p in range(n_prev):
                 if REVERSE:
                     s_p = n_seg - 1 - p
                 else:
@@ -147,7 +149,7 @@ def _chunk_attn_kernel(
                 S = S * tl.exp(gl * (len_p - off)) + part
                 off = off * 0.0
         n_chunks = tl.cdiv(seg_end - seg_start, C)
-        for ic in range(0, n_chunks):
+        for ic in range(n_chunks):
             if REVERSE:
                 cs = seg_start + (n_chunks - 1 - ic) * C
             else:
@@ -171,8 +173,8 @@ def _chunk_attn_kernel(
                 kexp = n - 1 - o_c
             scores = _mm(qc, tl.trans(kc), F32_DOT, DT)  # [C, C]
             scores = tl.where(dist >= 0, scores * tl.exp(gl * tl.maximum(dist, 0).to(tl.float32)), 0.0)
-            qdec = tl.where(valid, tl.exp(gl * qexp.to(tl.float32)), 0.0)
-            kdec = tl.where(valid, tl.exp(gl * kexp.to(tl.float32)), 0.0)
+            qdec = tl.where(valid, tl.exp(gl * tl.maximum(qexp, 0.0)), 0.0)
+            kdec = tl.where(valid, tl.exp(gl * tl.maximum(kexp, 0).to(tl.float32)), 0.0)
             out = _mm(scores, vc, F32_DOT, DT) + _mm(qc * qdec[:, None], S, F32_DOT, DT)  # [C, BV]
             tl.store(o + i_h * DC + rows[:, None] * (H * DC) + o_v[None, :], (out * scale).to(DT),
                      mask=valid[:, None] & (o_v[None, :] < DC))
@@ -196,10 +198,9 @@ def _num_sms(device: torch.device) -> int:
 def pick_segment_len(total_tokens: int, num_seqs: int, heads: int, v_blocks: int, chunk: int, sms: int) -> int:
     """Tokens per segment: enough segments for about TUNING['programs_per_sm'] programs per SM, whole chunks each."""
     avg = max(1, total_tokens // max(num_seqs, 1))
-    base = num_seqs * heads * v_blocks
-    want = TUNING["programs_per_sm"] * sms
-    n_seg = max(1, min(-(-want // base), -(-avg // chunk)))
-    return max(chunk, -(-(-(-avg // n_seg)) // chunk) * chunk)
+    base = max(1, num_seqs * heads * v_blocks)
+    n_seg = max(1, min(triton.cdiv(TUNING["programs_per_sm"] * sms, base), triton.cdiv(avg, chunk)))
+    return triton.cdiv(triton.cdiv(avg, n_seg), chunk) * chunk
 
 
 def launch_chunk(
@@ -229,17 +230,18 @@ def launch_chunk(
         raise ValueError(f"segment_len must be a multiple of the chunk size {C}, got {seg_len}")
     span = T if cu_seqlens is None else total
     NSEG = max(1, triton.cdiv(span, seg_len))
-    o = torch.empty_like(v)
-    ht = q.new_empty(num_seqs, H, DA, DC, dtype=torch.float32) if store_final_state else None
+    o = new_output(v.shape, v)
+    ht = new_output((num_seqs, H, DA, DC), q, torch.float32) if store_final_state else None
     g = log_decay.to(device=q.device, dtype=torch.float32).contiguous()
     h0 = initial_state.to(torch.float32).contiguous() if initial_state is not None else None
     f32 = INTERPRET or q.dtype == torch.float32
-    meta = dict(H=H, DA=DA, DC=DC, BA=BA, BV=BV, C=C, REVERSE=reverse, VARLEN=cu_seqlens is not None, F32_DOT=f32)
-    launch = {} if INTERPRET else dict(num_warps=TUNING["num_warps"], num_stages=TUNING["num_stages"])
+    meta = {"H": H, "DA": DA, "DC": DC, "BA": BA, "BV": BV, "C": C, "REVERSE": reverse,
+            "VARLEN": cu_seqlens is not None, "F32_DOT": f32}
+    launch = {} if INTERPRET else {"num_warps": TUNING["num_warps"], "num_stages": TUNING["num_stages"]}
     grid = (NV, NSEG, num_seqs * H)
     contrib = None
     if NSEG > 1:
-        contrib = q.new_empty(num_seqs, NSEG, H, DA, DC, dtype=torch.float32)
+        contrib = new_output((num_seqs, NSEG, H, DA, DC), q, torch.float32)
         _segment_sum_kernel[grid](k, v, g, contrib, cu_seqlens, T, seg_len, NSEG, **meta, **launch)
     _chunk_attn_kernel[grid](
         q, k, v, o, g, h0, ht, contrib, cu_seqlens, float(scale), T, seg_len, NSEG, float(h0_shift),
@@ -257,17 +259,21 @@ def chunk_lightning_attn(
     initial_state: torch.Tensor | None = None,
     output_final_state: bool = False,
     cu_seqlens: torch.Tensor | None = None,
+    *,
+    segment_len: int | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Lightning attention for training and prefill: o_t = scale * q_t kv_t, kv_t = exp(log_decay) kv_{t-1} + k_t^T v_t.
 
     q, k [B, T, H, K]; v [B, T, H, V] (fp16 / bf16 / fp32, fp32 accumulation); log_decay [H] fp32 <= 0;
     initial_state [N, H, K, V]; varlen: B = 1 and cu_seqlens [N + 1] (FlashAttention convention).
     Returns o [B, T, H, V] in v's dtype and the final states [N, H, K, V] fp32 (None unless output_final_state).
-    Differentiable in q, k, v and initial_state (Triton forward and backward).
+    Differentiable in q, k, v and initial_state (Triton forward and backward). segment_len (a multiple of 64) sets
+    the tokens each parallel program walks; by default it is picked so that the grid fills the GPU.
     """
     N = check_inputs(q, k, v, log_decay, scale, initial_state, cu_seqlens)
     q, k, v = (t.contiguous() for t in (q, k, v))
     g = log_decay.detach().to(device=q.device, dtype=torch.float32).contiguous()
+    launch = partial(launch_chunk, segment_len=segment_len) if segment_len else launch_chunk
     return LightningAttnFunction.apply(
-        launch_chunk, q, k, v, g, float(scale), initial_state, output_final_state, cu_seqlens, N
+        launch, q, k, v, g, float(scale), initial_state, output_final_state, cu_seqlens, N
     )

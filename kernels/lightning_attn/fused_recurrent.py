@@ -13,6 +13,7 @@ import torch
 import triton
 import triton.language as tl
 
+from ..testing import new_output
 from .autograd import LightningAttnFunction
 from .inputs import check_inputs
 
@@ -48,7 +49,7 @@ def _recurrent_kernel(
         S = tl.load(h0 + i_nh.to(tl.int64) * (DA * DC) + state_offs, mask=state_mask, other=0.0).to(tl.float32)
     # off = 1: the state enters at the first token without a decay step (reverse passes of the backward).
     off = h0_shift * 1.0
-    for i in range(0, eos - bos):
+    for i in range(eos - bos):
         if REVERSE:
             t = eos - 1 - i
         else:
@@ -116,11 +117,11 @@ def launch_recurrent(
     num_seqs: int,
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Run the token-by-token kernel on validated, contiguous inputs."""
-    B, T, H, DA = q.shape
+    _, T, H, DA = q.shape
     DC = v.shape[-1]
     BA, BV, NV = _blocks(DA, DC)
-    o = torch.empty_like(v)
-    ht = q.new_empty(num_seqs, H, DA, DC, dtype=torch.float32) if store_final_state else None
+    o = new_output(v.shape, v)
+    ht = new_output((num_seqs, H, DA, DC), q, torch.float32) if store_final_state else None
     h0 = initial_state.to(torch.float32).contiguous() if initial_state is not None else None
     g = log_decay.to(device=q.device, dtype=torch.float32).contiguous()
     _recurrent_kernel[(NV, num_seqs * H)](
@@ -193,7 +194,7 @@ def fused_recurrent_lightning_attn_step(
         raise ValueError(f"state has {state.shape[0]} slots for {N} sequences; pass state_indices or more slots")
     BA, BV, NV = _blocks(DA, DC)
     q, k, v = (t.contiguous() for t in (q, k, v))
-    o = torch.empty_like(v)
+    o = new_output(v.shape, v)
     g = log_decay.to(device=q.device, dtype=torch.float32)
     _step_kernel[(NV, N * H)](
         q, k, v, o, g, state, state_indices, float(scale),

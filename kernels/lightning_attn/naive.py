@@ -14,7 +14,7 @@ import torch
 
 from .inputs import check_inputs, sequence_bounds
 
-__all__ = ["naive_recurrent_lightning_attn", "naive_chunk_lightning_attn"]
+__all__ = ["naive_chunk_lightning_attn", "naive_recurrent_lightning_attn"]
 
 
 def naive_recurrent_lightning_attn(
@@ -32,7 +32,7 @@ def naive_recurrent_lightning_attn(
     q, k [B, T, H, K]; v [B, T, H, V]; log_decay [H] <= 0; initial_state [N, H, K, V]; varlen with B = 1 and
     cu_seqlens [N + 1]. Returns o [B, T, H, V] in q's dtype and the final states [N, H, K, V] fp32 (or None).
     """
-    N = check_inputs(q, k, v, log_decay, scale, initial_state, cu_seqlens)
+    check_inputs(q, k, v, log_decay, scale, initial_state, cu_seqlens)
     B, T, H, K = q.shape
     V = v.shape[-1]
     lam = log_decay.detach().to(device=q.device, dtype=torch.float32).exp()[:, None, None]  # [H, 1, 1]
@@ -96,7 +96,7 @@ def naive_chunk_lightning_attn(
     state, as in Lightning Attention-2; every exponent is local to one chunk. Differentiable in q, k, v and
     initial_state; suitable as a CPU fallback for the policy. chunk_size must be >= 1.
     """
-    N = check_inputs(q, k, v, log_decay, scale, initial_state, cu_seqlens)
+    check_inputs(q, k, v, log_decay, scale, initial_state, cu_seqlens)
     if not isinstance(chunk_size, int) or chunk_size < 1:
         raise ValueError(f"chunk_size must be a positive int, got {chunk_size!r}")
     B, T, H, K = q.shape
