@@ -1,0 +1,53 @@
+"""Per-token log-probabilities of response tokens under a causal LM (the learner's recomputation)."""
+
+from __future__ import annotations
+
+import inspect
+
+import torch
+
+
+def _accepts_logits_to_keep(model: torch.nn.Module) -> bool:
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    return "logits_to_keep" in inspect.signature(base.forward).parameters
+
+
+def token_logprobs(
+    model: torch.nn.Module,
+    input_ids: torch.Tensor,  # [B, P+T] prompt (left-padded) + response (right-padded)
+    attention_mask: torch.Tensor,  # [B, P+T]
+    num_response_tokens: int,  # T
+    temperature: float = 1.0,
+) -> torch.Tensor:
+    """log softmax(logits / temperature)[a_t] for each response token: [B, T] fp32.
+
+    Dividing by the sampling temperature makes these the log-probs of the distribution the tokens were
+    sampled from, so PPO ratios start at exactly 1 (TRL and verl do the same).
+    """
+    T = num_response_tokens
+    kwargs = {"logits_to_keep": T + 1} if _accepts_logits_to_keep(model) else {}
+    position_ids = (attention_mask.long().cumsum(-1) - 1).clamp_min(0)
+    out = model(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids, use_cache=False, **kwargs)
+    logits = out.logits[:, -(T + 1) : -1].float()  # [B, T, V]: position t predicts response token t
+    if temperature > 0 and temperature != 1.0:
+        logits = logits / temperature
+    targets = input_ids[:, -T:]  # [B, T]
+    return torch.log_softmax(logits, dim=-1).gather(-1, targets.unsqueeze(-1)).squeeze(-1)
+
+
+@torch.no_grad()
+def batched_token_logprobs(
+    model: torch.nn.Module,
+    input_ids: torch.Tensor,
+    attention_mask: torch.Tensor,
+    num_response_tokens: int,
+    temperature: float,
+    micro_batch_size: int,
+) -> torch.Tensor:
+    """``token_logprobs`` without gradients, in micro-batches: [B, T] fp32."""
+    parts = [
+        token_logprobs(model, input_ids[i : i + micro_batch_size], attention_mask[i : i + micro_batch_size],
+                       num_response_tokens, temperature)
+        for i in range(0, input_ids.shape[0], micro_batch_size)
+    ]
+    return torch.cat(parts, dim=0)

@@ -1,0 +1,95 @@
+"""Run outputs: metrics.jsonl (always), TensorBoard and Weights & Biases (when installed/configured), plots."""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+PLOTTED = (("reward", "reward (train rollouts)"), ("heldout_accuracy", "held-out accuracy"),
+           ("response_length", "response length (tokens)"), ("kl", "KL to reference"))
+
+
+class RunLogger:
+    """Appends one JSON object per step to ``metrics.jsonl`` and mirrors scalars to TensorBoard / W&B."""
+
+    def __init__(self, run_dir: Path, tensorboard: bool = True, wandb_project: str | None = None,
+                 config: dict | None = None):
+        self.path = run_dir / "metrics.jsonl"
+        self.tb = self.wandb = None
+        if tensorboard:
+            try:
+                from torch.utils.tensorboard import SummaryWriter
+
+                self.tb = SummaryWriter(str(run_dir / "tensorboard"))
+            except ImportError:
+                log.info("tensorboard is not installed; logging to metrics.jsonl only")
+        if wandb_project:
+            try:
+                import wandb
+
+                self.wandb = wandb.init(project=wandb_project, dir=str(run_dir), config=config)
+            except ImportError:
+                log.warning("log.wandb_project is set but wandb is not installed; pip install wandb")
+
+    def truncate_after(self, step: int) -> None:
+        """Drop records newer than ``step`` (a resumed run rewrites the steps a killed run had logged)."""
+        if not self.path.exists():
+            return
+        kept = [line for line in self.path.read_text().splitlines() if line and json.loads(line).get("step", 0) <= step]
+        self.path.write_text("".join(line + "\n" for line in kept))
+
+    def log(self, step: int, metrics: dict[str, Any]) -> None:
+        record = {"step": step, **{k: _jsonable(v) for k, v in metrics.items()}}
+        with open(self.path, "a") as f:
+            f.write(json.dumps(record) + "\n")
+        scalars = {k: v for k, v in record.items() if isinstance(v, (int, float)) and k != "step"}
+        if self.tb is not None:
+            for k, v in scalars.items():
+                self.tb.add_scalar(k, v, step)
+            self.tb.flush()
+        if self.wandb is not None:
+            self.wandb.log(scalars, step=step)
+
+    def close(self) -> None:
+        if self.tb is not None:
+            self.tb.close()
+        if self.wandb is not None:
+            self.wandb.finish()
+
+
+def _jsonable(v: Any) -> Any:
+    if isinstance(v, float) and not math.isfinite(v):
+        return None
+    return v
+
+
+def read_metrics(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
+
+
+def plot_run(run_dir: Path) -> Path:
+    """A PNG with reward, held-out accuracy, response length and KL over steps."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    records = read_metrics(run_dir / "metrics.jsonl")
+    fig, axes = plt.subplots(2, 2, figsize=(10, 7))
+    for ax, (key, title) in zip(axes.flat, PLOTTED):
+        pts = [(r["step"], r[key]) for r in records if r.get(key) is not None]
+        if pts:
+            xs, ys = zip(*pts)
+            ax.plot(xs, ys, marker="o" if key == "heldout_accuracy" else None, markersize=3)
+        ax.set_title(title)
+        ax.set_xlabel("step")
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    out = run_dir / "training.png"
+    fig.savefig(out, dpi=100)
+    plt.close(fig)
+    return out

@@ -1,0 +1,398 @@
+"""The PURE training loop as named, timed stages.
+
+    batch = self.rollout(problems)   # sample K responses per prompt; learner recomputes log pi_old
+    self.verify(batch)               # verifier verdicts -> verifiable rewards (infra failures masked)
+    self.segment(batch)              # step boundaries in policy tokens
+    self.score(batch)                # PRM step scores mapped to [-1, 1] (unscored rows masked)
+    self.assign_credit(batch)        # min/hardmin/sum transform, RLOO token baseline, VR, KL -> advantages
+    stats = self.update(batch)       # PPO-clip over mini/micro-batches with gradient accumulation
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import json
+import logging
+import random
+import signal
+import time
+from collections import defaultdict
+from pathlib import Path
+from typing import Any, Iterator
+
+import torch
+
+from pure_rl import checkpoint as ckpt
+from pure_rl.batch import RolloutBatch
+from pure_rl.config import Config, to_yaml
+from pure_rl.credit import rloo_token_advantages
+from pure_rl.evaluate import evaluate_heldout
+from pure_rl.interfaces import Problem, SamplingParams, Verdict
+from pure_rl.logprobs import batched_token_logprobs, token_logprobs
+from pure_rl.loss import kl_estimate, ppo_clip_loss
+from pure_rl.monitors import JumpDetector, batch_monitors
+from pure_rl.policy import apply_lora, load_pretrained
+from pure_rl.registry import CREDIT_FORMS, PRMS, ROLLOUT_ENGINES, TASKS, VERIFIERS
+from pure_rl.rewards import score_steps, strip_separator, verifiable_rewards
+from pure_rl.runlog import RunLogger, plot_run
+from pure_rl.steps import separator_token_ids, split_steps, step_end_indices
+
+log = logging.getLogger(__name__)
+
+
+class TrainingStopped(RuntimeError):
+    """Raised when too many consecutive steps produced a non-finite loss."""
+
+
+class Trainer:
+    def __init__(self, cfg: Config):
+        self.started = time.time()
+        self.cfg = cfg
+        self.timings: dict[str, float] = defaultdict(float)
+        self.run_dir = Path(cfg.output_dir or f"runs/{Path(cfg.recipe or 'run').stem}-{time.strftime('%Y%m%d-%H%M%S')}")
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        (self.run_dir / "config.yaml").write_text(to_yaml(cfg))
+        torch.manual_seed(cfg.seed)
+        random.seed(cfg.seed)
+        from accelerate import Accelerator
+
+        device = cfg.train.device if cfg.train.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
+        self.accelerator = Accelerator(cpu=device == "cpu")
+        self.device = self.accelerator.device
+
+        self.task = TASKS.build(cfg.task.name, **cfg.task.kwargs)
+        self.train_problems = self._usable(self.task.load(cfg.task.train_split), "train")
+        self.heldout = self._usable(self.task.load(cfg.task.eval_split, cfg.task.eval_size), "held-out")
+        gt_rng = random.Random(cfg.seed + 1)
+        self.has_gt = {p.id for p in self.train_problems if p.answer is not None and gt_rng.random() < cfg.reward.vr_fraction}
+        self.verifier = VERIFIERS.build(cfg.reward.verifier, **cfg.reward.verifier_kwargs)
+        self.prm = PRMS.build(cfg.reward.prm, **cfg.reward.prm_kwargs)
+        self.credit_fn = CREDIT_FORMS.get(cfg.credit.form)
+
+        model, self.tokenizer = self._build_policy()
+        self.ref_model = None
+        if cfg.credit.kl_coef > 0 and cfg.model.lora.r == 0:
+            self.ref_model = copy.deepcopy(model).requires_grad_(False).eval().to(self.device)
+        model = apply_lora(model, cfg.model.lora)
+        if cfg.model.gradient_checkpointing:
+            model.gradient_checkpointing_enable()
+        params = [p for p in model.parameters() if p.requires_grad]
+        optimizer = torch.optim.AdamW(params, lr=cfg.optim.lr, betas=tuple(cfg.optim.betas),
+                                      weight_decay=cfg.optim.weight_decay)
+        warmup = cfg.optim.warmup_steps
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: min(1.0, (s + 1) / warmup) if warmup else 1.0)
+        self.model, self.optimizer, self.scheduler = self.accelerator.prepare(model, optimizer, scheduler)
+        self.engine = ROLLOUT_ENGINES.build(
+            cfg.rollout.engine, model=self.policy, tokenizer=self.tokenizer, device=self.device,
+            use_chat_template=cfg.rollout.chat_template, **cfg.rollout.engine_kwargs,
+        )
+        self.separator_ids = separator_token_ids(self.tokenizer, cfg.reward.separator)
+        self.data_rng = random.Random(cfg.seed + 2)
+        self.step = 0
+        self.bad_steps = 0
+        self.heldout_before: float | None = None
+        self.elapsed_before = 0.0
+        self.jumps = JumpDetector(cfg.log.jump_factor)
+        self.stop_requested = False
+        self.logger = RunLogger(self.run_dir, cfg.log.tensorboard, cfg.log.wandb_project)
+        if cfg.resume:
+            self._resume(cfg.resume)
+
+    # ------------------------------------------------------------------ building
+
+    @property
+    def policy(self) -> torch.nn.Module:
+        return self.accelerator.unwrap_model(self.model)
+
+    def _build_policy(self) -> tuple[torch.nn.Module, Any]:
+        if self.cfg.model.name == "tiny" and self.cfg.model.path is None:
+            from pure_rl.warmstart import warm_start_policy
+
+            return warm_start_policy(self.cfg)
+        return load_pretrained(self.cfg.model)
+
+    def _usable(self, problems: list[Problem], split: str) -> list[Problem]:
+        good = [p for p in problems if isinstance(p.prompt, str) and p.prompt.strip()]
+        if len(good) < len(problems):
+            log.warning("skipped %d %s rows with an empty or missing prompt", len(problems) - len(good), split)
+        if not good:
+            raise ValueError(f"task {self.cfg.task.name!r} has no usable {split} problems")
+        return good
+
+    # ------------------------------------------------------------------ stages
+
+    @contextlib.contextmanager
+    def timed(self, stage: str) -> Iterator[None]:
+        t0 = time.perf_counter()
+        yield
+        self.timings[stage] += time.perf_counter() - t0
+
+    def sampling(self, temperature: float | None = None) -> SamplingParams:
+        r = self.cfg.rollout
+        return SamplingParams(temperature=r.temperature if temperature is None else temperature, top_p=r.top_p,
+                              max_new_tokens=r.max_new_tokens, stop=tuple(r.stop))
+
+    def rollout(self, problems: list[Problem]) -> RolloutBatch:
+        batch = self.engine.generate(problems, self.cfg.rollout.group_size, self.sampling())
+        ids, mask = batch.input_ids()
+        engine_logprobs = batch.old_logprobs
+        batch.old_logprobs = batched_token_logprobs(
+            self.policy, ids.to(self.device), mask.to(self.device), batch.response_ids.shape[1],
+            self.cfg.rollout.temperature, self.cfg.optim.micro_batch_size,
+        ).cpu()
+        if engine_logprobs.abs().sum() > 0:
+            diff = (engine_logprobs - batch.old_logprobs).abs()[batch.response_mask]
+            batch.stats["rollout_logprob_max_diff"] = float(diff.max()) if diff.numel() else 0.0
+        return batch
+
+    def verify(self, batch: RolloutBatch) -> None:
+        try:
+            batch.verdicts = self.verifier.verify_batch(batch.problems, batch.responses)
+        except Exception as exc:  # the verifier crashed as a whole: mask the batch rather than lose the run
+            log.warning("verifier failed on the batch (%s: %s); rows masked", type(exc).__name__, exc)
+            batch.verdicts = [Verdict(None, None, {"reason": f"verifier error: {exc}"}) for _ in batch.problems]
+        has_gt = [p.id in self.has_gt for p in batch.problems]
+        batch.verifiable_rewards, batch.verdict_mask = verifiable_rewards(batch.verdicts, has_gt)
+        decided = [v.correct for v in batch.verdicts if v.correct is not None]
+        batch.stats["accuracy"] = sum(decided) / len(decided) if decided else float("nan")
+        batch.stats["verifier_infra_failures"] = len(batch.verdicts) - len(decided)
+
+    def segment(self, batch: RolloutBatch) -> None:
+        batch.step_end_idx = step_end_indices(batch.response_ids, batch.response_mask, self.separator_ids)
+        batch.step_mask = batch.step_end_idx >= 0
+        sep = self.cfg.reward.separator
+        batch.step_texts = [
+            [strip_separator(s, sep) for s in split_steps(batch.response_ids[i].tolist(), batch.step_end_idx[i].tolist(),
+                                                          lambda t: self.tokenizer.decode(t, skip_special_tokens=True))]
+            for i in range(batch.size)
+        ]
+
+    def score(self, batch: RolloutBatch) -> None:
+        prompts = [p.prompt for p in batch.problems]
+        batch.step_scores, batch.score_mask = score_steps(self.prm, prompts, batch.step_texts, batch.step_end_idx.shape[1])
+        valid = batch.step_mask & batch.score_mask[:, None]
+        mins = batch.step_scores.masked_fill(~valid, float("inf")).amin(dim=1)
+        batch.stats["prm_min_score"] = float(mins[torch.isfinite(mins)].mean()) if torch.isfinite(mins).any() else float("nan")
+        batch.stats["prm_unscored_rows"] = int((~batch.score_mask).sum())
+
+    def assign_credit(self, batch: RolloutBatch) -> None:
+        c, K = self.cfg.credit, batch.group_size
+        rows = batch.row_mask  # [B]
+        ends = batch.step_end_idx.masked_fill(~rows[:, None], -1)
+        mask = batch.response_mask & rows[:, None]
+        batch.step_rewards = self.credit_fn(batch.step_scores, ends >= 0, temperature=c.temperature)
+        v = _fill_masked_with_group_mean(batch.verifiable_rewards, rows, K)
+        kl = None
+        if c.kl_coef > 0:
+            batch.ref_logprobs = self._ref_logprobs(batch)
+            kl = kl_estimate(batch.old_logprobs, batch.ref_logprobs, c.kl_estimator) * mask
+            batch.stats["kl"] = float(kl.sum() / mask.sum().clamp_min(1))
+        batch.advantages = rloo_token_advantages(
+            batch.step_rewards, ends, mask, K, v if self.cfg.reward.vr_coef != 0 else None, self.cfg.reward.vr_coef,
+            kl, c.kl_coef, c.mask_step_ends, c.whiten, c.baseline, self.cfg.rollout.max_new_tokens,
+        )
+        per_row = batch.step_rewards.sum(dim=1) + self.cfg.reward.vr_coef * v
+        batch.stats["reward"] = float(per_row[rows].mean()) if rows.any() else float("nan")
+        batch.stats["masked_rows"] = int((~rows).sum())
+
+    def _ref_logprobs(self, batch: RolloutBatch) -> torch.Tensor:
+        ids, mask = batch.input_ids()
+        args = (ids.to(self.device), mask.to(self.device), batch.response_ids.shape[1], self.cfg.rollout.temperature,
+                self.cfg.optim.micro_batch_size)
+        if self.ref_model is not None:
+            return batched_token_logprobs(self.ref_model, *args).cpu()
+        with self.policy.disable_adapter():  # LoRA: the frozen base model is the reference
+            return batched_token_logprobs(self.policy, *args).cpu()
+
+    def update(self, batch: RolloutBatch) -> dict[str, float]:
+        o = self.cfg.optim
+        ids, attn = batch.input_ids()
+        loss_mask = batch.response_mask & batch.row_mask[:, None]  # [B, T]
+        T = batch.response_ids.shape[1]
+        totals: dict[str, float] = defaultdict(float)
+        n_updates = 0
+        self.model.train()
+        for _ in range(o.ppo_epochs):
+            order = torch.randperm(batch.size)
+            for mini in order.chunk(o.mini_batches):
+                denom = _loss_denominator(loss_mask[mini], o.loss_aggregation)
+                self.optimizer.zero_grad(set_to_none=True)
+                finite = True
+                for micro in mini.split(o.micro_batch_size):
+                    logp = token_logprobs(self.model, ids[micro].to(self.device), attn[micro].to(self.device), T,
+                                          self.cfg.rollout.temperature)
+                    m = loss_mask[micro].to(self.device)
+                    loss, stats = ppo_clip_loss(logp, batch.old_logprobs[micro].to(self.device),
+                                                batch.advantages[micro].to(self.device), m, o.clip_eps, o.loss_aggregation)
+                    weight = _loss_denominator(loss_mask[micro], o.loss_aggregation) / max(denom, 1)
+                    if not torch.isfinite(loss):
+                        finite = False
+                        break
+                    self.accelerator.backward(loss * weight)
+                    totals["loss"] += loss.item() * weight
+                    for k, v in stats.items():
+                        totals[k] = max(totals[k], v) if k == "ratio_max" else totals[k] + v * weight
+                if not finite:
+                    self.optimizer.zero_grad(set_to_none=True)
+                    return self._bad_step()
+                grad_norm = self.accelerator.clip_grad_norm_(self.model.parameters(), o.grad_clip)
+                if not torch.isfinite(torch.as_tensor(grad_norm)):
+                    self.optimizer.zero_grad(set_to_none=True)
+                    return self._bad_step()
+                self.optimizer.step()
+                totals["grad_norm"] += float(grad_norm)
+                n_updates += 1
+        self.scheduler.step()
+        self.bad_steps = 0
+        self.engine.sync_weights(self.policy)
+        out = {k: (v if k == "ratio_max" else v / max(n_updates, 1)) for k, v in totals.items()}
+        out["lr"] = self.scheduler.get_last_lr()[0]
+        return out
+
+    def _bad_step(self) -> dict[str, float]:
+        self.bad_steps += 1
+        log.warning("non-finite loss or gradient at step %d: update skipped (%d in a row)", self.step + 1, self.bad_steps)
+        if self.bad_steps >= self.cfg.optim.max_bad_steps:
+            raise TrainingStopped(f"{self.bad_steps} consecutive non-finite steps (optim.max_bad_steps); stopping")
+        return {"skipped_update": 1.0}
+
+    # ------------------------------------------------------------------ loop
+
+    def train_step(self) -> dict[str, float]:
+        problems = self.data_rng.sample(self.train_problems, min(self.cfg.rollout.prompts_per_step, len(self.train_problems)))
+        with self.timed("rollout"):
+            batch = self.rollout(problems)
+        with self.timed("verify"):
+            self.verify(batch)
+        with self.timed("segment"):
+            self.segment(batch)
+        with self.timed("score"):
+            self.score(batch)
+        with self.timed("credit"):
+            self.assign_credit(batch)
+        with self.timed("update"):
+            stats = self.update(batch)
+        with self.timed("monitor"):
+            stats.update(batch.stats)
+            stats.update(batch_monitors(batch))
+        return stats
+
+    def evaluate(self) -> float:
+        with self.timed("evaluate"):
+            max_new = self.cfg.task.eval_max_new_tokens or self.cfg.rollout.max_new_tokens
+            result = evaluate_heldout(self.engine, self.verifier, self.heldout, max_new)
+        if result.infra_failures:
+            log.warning("held-out evaluation: %d infrastructure failures excluded", result.infra_failures)
+        return result.accuracy
+
+    def fit(self) -> dict[str, Any]:
+        previous = {s: signal.signal(s, self._request_stop) for s in (signal.SIGTERM, signal.SIGINT)}
+        try:
+            return self._fit()
+        finally:
+            for s, handler in previous.items():
+                signal.signal(s, handler)
+            self.logger.close()
+
+    def _request_stop(self, signum: int, frame: Any) -> None:
+        if self.stop_requested:
+            raise KeyboardInterrupt
+        log.warning("signal %d: finishing this step, writing a checkpoint, then exiting", signum)
+        self.stop_requested = True
+
+    def _fit(self) -> dict[str, Any]:
+        from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+        cfg = self.cfg
+        if self.heldout_before is None:
+            self.heldout_before = self.evaluate()
+            self.logger.log(self.step, {"heldout_accuracy": self.heldout_before})
+            log.info("held-out accuracy before RL: %.3f", self.heldout_before)
+        columns = [TextColumn("[bold]PURE"), BarColumn(), TextColumn("{task.completed}/{task.total} {task.fields[info]}"),
+                   TimeRemainingColumn()]
+        with Progress(*columns, disable=not cfg.log.progress, transient=True) as progress:
+            bar = progress.add_task("train", total=cfg.train.steps, completed=self.step, info="")
+            while self.step < cfg.train.steps and not self.stop_requested:
+                metrics = self.train_step()
+                self.step += 1
+                if cfg.task.eval_every and self.step % cfg.task.eval_every == 0 and self.step < cfg.train.steps:
+                    metrics["heldout_accuracy"] = self.evaluate()
+                metrics.update({f"time/{k}": v for k, v in self.timings.items()})
+                for warning in self.jumps.update(metrics):
+                    log.warning("monitor: %s", warning)
+                self.logger.log(self.step, metrics)
+                progress.update(bar, completed=self.step,
+                                info=f"reward {metrics.get('reward', float('nan')):.3f} acc {metrics.get('accuracy', float('nan')):.2f}")
+                if cfg.train.save_every and self.step % cfg.train.save_every == 0:
+                    self.save()
+        if self.stop_requested:
+            self.save()
+            log.warning("stopped by signal at step %d; resume with resume=%s", self.step, self.run_dir)
+            return {"stopped_at": self.step}
+        after = self.evaluate()
+        self.logger.log(self.step, {"heldout_accuracy": after})
+        self.save()
+        summary = {
+            "recipe": cfg.recipe, "seed": cfg.seed, "steps": self.step, "credit_form": cfg.credit.form,
+            "heldout_accuracy_before": self.heldout_before, "heldout_accuracy_after": after,
+            "heldout_size": len(self.heldout), "wall_seconds": self.elapsed_before + time.time() - self.started,
+            "stage_seconds": dict(self.timings), "run_dir": str(self.run_dir),
+        }
+        plot_run(self.run_dir)
+        (self.run_dir / "summary.json").write_text(json.dumps(summary, indent=1))
+        return summary
+
+    # ------------------------------------------------------------------ checkpoints
+
+    def trainer_state(self) -> dict[str, Any]:
+        return {
+            "step": self.step, "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
+            "torch_rng": torch.get_rng_state(), "python_rng": random.getstate(), "data_rng": self.data_rng.getstate(),
+            "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
+            "bad_steps": self.bad_steps, "heldout_before": self.heldout_before, "jumps": self.jumps.state_dict(),
+            "timings": dict(self.timings), "elapsed": self.elapsed_before + time.time() - self.started,
+        }
+
+    def save(self) -> Path:
+        with self.timed("checkpoint"):
+            return ckpt.save_checkpoint(self.run_dir / "checkpoints", self.step, self.policy, self.tokenizer,
+                                        self.trainer_state(), self.cfg.train.keep_checkpoints)
+
+    def _resume(self, resume: str) -> None:
+        source = self.run_dir if resume == "auto" else Path(resume)
+        found = ckpt.latest_good(source)
+        if found is None:
+            if resume == "auto":
+                log.info("resume=auto: no checkpoint in %s, starting fresh", source)
+                return
+            raise FileNotFoundError(f"resume={resume}: no good checkpoint found there")
+        ckpt.load_model_weights(self.policy, found)
+        state = torch.load(found / "trainer_state.pt", weights_only=False)
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        torch.set_rng_state(state["torch_rng"])
+        random.setstate(state["python_rng"])
+        self.data_rng.setstate(state["data_rng"])
+        if state.get("cuda_rng") is not None and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(state["cuda_rng"])
+        self.step, self.bad_steps = state["step"], state["bad_steps"]
+        self.heldout_before = state["heldout_before"]
+        self.jumps.load_state_dict(state["jumps"])
+        self.timings.update(state["timings"])
+        self.elapsed_before = state["elapsed"]
+        self.engine.sync_weights(self.policy)
+        self.logger.truncate_after(self.step)
+        log.info("resumed from %s at step %d", found, self.step)
+
+
+def _loss_denominator(mask: torch.Tensor, aggregation: str) -> float:
+    """Tokens (token-mean) or sequences with tokens (seq-mean-token-mean): the weight of a micro-batch."""
+    return float(mask.sum()) if aggregation == "token-mean" else float(mask.any(dim=1).sum())
+
+
+def _fill_masked_with_group_mean(v: torch.Tensor, rows: torch.Tensor, group_size: int) -> torch.Tensor:
+    """Replace masked rows' verifiable rewards by their group's judged mean, so they shift no baseline."""
+    g_v, g_m = v.view(-1, group_size), rows.view(-1, group_size).float()
+    mean = (g_v * g_m).sum(1, keepdim=True) / g_m.sum(1, keepdim=True).clamp_min(1)
+    return torch.where(g_m.bool(), g_v, mean.expand_as(g_v)).reshape(-1)
