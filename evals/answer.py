@@ -88,14 +88,22 @@ def extract_gsm8k(text: str) -> str | None:
     return _clean(line)
 
 
+def _last_minerva(text: str) -> str | None:
+    """The last Minerva-format answer (``final answer is $X$. I hope``); a model may restate it, the last one counts."""
+    last = None
+    for last in _MINERVA.finditer(text):
+        pass
+    return _clean(last.group(1)) if last else None
+
+
 def extract_answer_is(text: str) -> str | None:
     """Minerva's ``final answer is $X$. I hope`` -> X; else the sentence after the last "the answer is" / "final answer is".
 
     ``"So the answer is 42. Done"`` -> ``"42"``; a ``\\boxed`` inside the sentence is unwrapped.
     """
-    minerva = _MINERVA.search(text)
-    if minerva:
-        return _clean(minerva.group(1))
+    minerva = _last_minerva(text)
+    if minerva is not None:
+        return minerva
     for anchor in _ANSWER_IS:
         pos = text.rfind(anchor)
         if pos < 0:
@@ -132,9 +140,9 @@ def extract_answer(text: str, style: str = "auto") -> str | None:
         raise TypeError(f"text must be str, got {type(text).__name__}")
     if style != "auto":
         return _EXTRACTORS[style](text)
-    minerva = _MINERVA.search(text)
-    if minerva:
-        return _clean(minerva.group(1))
+    minerva = _last_minerva(text)
+    if minerva is not None:
+        return minerva
     for extractor in (extract_boxed, extract_gsm8k, extract_answer_is, extract_last_number):
         found = extractor(text)
         if found is not None:

@@ -5,7 +5,8 @@ Public API (stable):
 - ``is_equivalent(pred, gold, timeout=5.0) -> bool``: either side may be a raw answer string (``"1,234"``, ``"$\\frac12$"``,
   ``"\\boxed{x=3}"``, ``"10\\%"``, ``"5 cm"``, ``"\\text{(C)}"``) or a whole solution text (math-verify then extracts from it).
 - ``normalize(answer) -> Normalized``: the rule pipeline below, exposed for reports and tests.
-- ``number_value(text) -> Fraction | None``: the exact value of a plain number (``"1,000.5"``, ``"-\\frac{3}{4}"``, ``"3/4"``).
+- ``number_value(text) -> Fraction | None``: the exact value of a plain number (``"1000.5"``, ``"-\\frac{3}{4}"``, ``"3/4"``);
+  ``arithmetic_value(text)``: the same for numbers-only arithmetic (``"-(18)"``, ``"\\frac{36}{2}+1"``).
 
 Decision order: (1) the normalised strings are equal -> True; (2) both sides are plain numbers (or same-shaped lists of plain
 numbers) -> decided exactly with ``Fraction`` arithmetic, no sympy (the fast path; near misses such as 17 vs 18 are rejected
@@ -20,6 +21,8 @@ Conventions, following Qwen2.5-Math's ``strip_string``/``math_equal`` unless sta
   wrong scale in RL.
 - Numbers: exact rational equality, or a relative difference <= 1e-6 when either side is a finite decimal (``0.333333`` equals
   ``1/3``; ``0.33`` does not). Qwen uses rel_tol 1e-4, which accepts ``3.1416`` for ``\\pi``-free ``3.14159``; we are stricter.
+- Decimal commas are not read (deliberate difference from math-verify): ``"0,111"`` is the list 0, 111, not 0.111, because
+  MATH answers write lists with commas.
 - Unbracketed comma lists are unordered (``"1, 2"`` equals ``"2, 1"``: "find all solutions"); bracketed tuples and intervals are
   ordered and keep their bracket type.
 
@@ -43,6 +46,8 @@ _UNIT_WORD = re.compile(
 )
 _VAR_PREFIX = re.compile(r"^\\?[a-zA-Z](?:_\{?\w+\}?)?\s*=\s*")
 _THOUSANDS = re.compile(r"-?\d{1,3}(?:,\d{3})+(?:\.\d+)?")
+_SCALES = {"thousand": 3, "million": 6, "billion": 9, "trillion": 12}
+_REPEATING = re.compile(r"(-?)(\d*)\.(\d*)\\overline\{(\d+)\}")
 _MC = re.compile(r"^\(?([A-E])\)?$")
 _DECIMAL = re.compile(r"-?(?:\d+\.?\d*|\.\d+)")
 _SLASH = re.compile(r"(-?\d+)/(-?\d+)")
@@ -53,7 +58,8 @@ _FRAC = re.compile(r"(-)?\\frac(?:\{(-?\d+)\}|(\d))(?:\{(-?\d+)\}|(\d))")
 
 @dataclass(frozen=True)
 class Normalized:
-    """An answer after the rule pipeline: ``text`` has no delimiters or spaces; ``percent`` = it carried a % sign."""
+    """An answer after the rule pipeline: ``text`` has no delimiters and no spaces except a comma's before three digits
+    (``"32, 349"`` is a list, ``"32,349"`` a number); ``percent`` = it carried a % sign."""
 
     text: str
     percent: bool
@@ -133,6 +139,22 @@ def drop_units(s: str) -> str:
     return m.group(1)
 
 
+def scale_words(s: str) -> str:
+    """Number words for powers of ten become factors: ``"2.5 million"`` -> ``"2.5*10^6"`` (PRM800K's rule)."""
+    m = re.fullmatch(r"(.*\d)\s*(?:\\text\{\s*)?(thousand|million|billion|trillion)\}?", s)
+    return f"{m.group(1)}*10^{_SCALES[m.group(2)]}" if m else s
+
+
+def mixed_number(s: str) -> str:
+    """A whole number followed by a fraction is a mixed number: ``"7 3/4"`` -> ``"(7+3/4)"``, ``"-2\\frac{1}{4}"`` ->
+    ``"-(2+1/4)"`` (math-verify reads ``2\\frac{1}{4}`` the same way; PRM800K does for ``7 3/4``)."""
+    m = re.fullmatch(r"(-?)(\d+)(?:\s+(\d+)/(\d+)|\s*\\frac\{(\d+)\}\{(\d+)\})", s)
+    if not m:
+        return s
+    num, den = (m.group(3), m.group(4)) if m.group(3) else (m.group(5), m.group(6))
+    return f"{m.group(1)}({m.group(2)}+{num}/{den})"
+
+
 def drop_variable_prefix(s: str) -> str:
     """A short ``name =`` prefix goes when the rest has no other ``=``: ``"x = 3"`` -> ``"3"``, ``"a=b=1"`` stays."""
     m = _VAR_PREFIX.match(s)
@@ -158,8 +180,8 @@ def multiple_choice(s: str) -> str:
     return m.group(1) if m else s
 
 
-def normalize(answer: str) -> Normalized:
-    """The rule pipeline above, in order; the result has no whitespace."""
+def normalize(answer: str, drop_prefix: bool = True) -> Normalized:
+    """The rule pipeline above, in order (see ``Normalized`` for spaces). ``drop_prefix=False`` keeps ``x =``."""
     s = strip_delimiters(answer)
     s = drop_layout(s)
     s = canonical_macros(s)
@@ -167,21 +189,28 @@ def normalize(answer: str) -> Normalized:
     s = drop_degrees(s)
     s = drop_currency(s).strip()
     s, percent = split_percent(s)
-    s = drop_units(s.strip())
-    s = drop_variable_prefix(s.strip())
+    s = mixed_number(drop_units(scale_words(s.strip())))
+    s = drop_variable_prefix(s.strip()) if drop_prefix else s.strip()
     s = join_and(s)
-    s = unwrap_text(strip_delimiters(s))
-    s = re.sub(r"\s+", "", s)
-    s = multiple_choice(drop_thousands(s))
+    s = drop_thousands(unwrap_text(strip_delimiters(s)).strip())
+    s = multiple_choice(re.sub(r"(?<!,)\s+|(?<=,)\s+(?!\d{3}(?!\d))", "", s))
     return Normalized(s, percent)
 
 
 def number_value(text: str) -> Fraction | None:
-    """Exact value of a plain number, else None: ``"-0.25"``, ``"3/4"``, ``"\\frac{3}{4}"``, ``"-\\frac34"``, ``"1,000"``."""
+    """Exact value of a plain number, else None: ``"-0.25"``, ``"3/4"``, ``"\\frac{3}{4}"``, ``"-\\frac34"``, ``"0.\\overline{3}"``.
+
+    Commas are not read here: ``normalize`` has already removed thousands separators where the spacing says so
+    (``"1,000"``), and ``"32,349"`` left after removing spaces from ``"32, 349"`` is a list, not a number.
+    """
     s = text.replace(" ", "")
     s = s[1:] if s.startswith("+") else s
-    if _THOUSANDS.fullmatch(s):
-        s = s.replace(",", "")
+    m = _REPEATING.fullmatch(s)
+    if m:  # 0.1\overline{6} = 0.1 + 0.0666... = 1/10 + 6/90
+        sign, whole, fixed, rep = m.groups()
+        value = Fraction(int(whole or 0)) + Fraction(int(fixed or 0), 10 ** len(fixed))
+        value += Fraction(int(rep), (10 ** len(rep) - 1) * 10 ** len(fixed))
+        return -value if sign else value
     try:
         if _DECIMAL.fullmatch(s):
             return Fraction(s if not s.endswith(".") else s[:-1])
@@ -198,6 +227,81 @@ def number_value(text: str) -> Fraction | None:
     except (ValueError, ZeroDivisionError):
         return None
     return None
+
+
+_TOKEN = re.compile(r"\s*(\d+\.?\d*|\.\d+|\\frac|\\cdot|\\times|[-+*/^(){}])")
+_MAX_EXPONENT = 64
+
+
+def arithmetic_value(text: str) -> Fraction | None:
+    """Exact value of a numbers-only expression (``+ - * / ^``, parentheses, ``\\frac``, ``\\cdot``), else None.
+
+    ``"-(18)"`` -> -18, ``"\\frac{36}{2}+1"`` -> 19, ``"2^{10}"`` -> 1024; ``"\\sqrt{2}"``, ``"x+1"``, ``"1/0"`` -> None.
+    Exponents are integers up to 64, so nothing here can explode; anything else is left to sympy.
+    """
+    tokens, pos = [], 0
+    while pos < len(text):
+        m = _TOKEN.match(text, pos)
+        if not m:
+            if text[pos:].strip():
+                return None
+            break
+        tokens.append(m.group(1))
+        pos = m.end()
+    try:
+        value, rest = _sum(tokens, 0)
+    except (ValueError, ZeroDivisionError, IndexError, OverflowError):
+        return None
+    return value if rest == len(tokens) else None
+
+
+def _sum(t: list[str], i: int) -> tuple[Fraction, int]:
+    value, i = _product(t, i)
+    while i < len(t) and t[i] in "+-":
+        rhs, j = _product(t, i + 1)
+        value, i = (value + rhs if t[i] == "+" else value - rhs), j
+    return value, i
+
+
+def _product(t: list[str], i: int) -> tuple[Fraction, int]:
+    value, i = _unary(t, i)
+    while i < len(t) and t[i] in ("*", "/", "\\cdot", "\\times"):
+        rhs, j = _unary(t, i + 1)
+        value, i = (value / rhs if t[i] == "/" else value * rhs), j
+    return value, i
+
+
+def _unary(t: list[str], i: int) -> tuple[Fraction, int]:
+    if t[i] in "+-":
+        value, j = _unary(t, i + 1)
+        return (-value if t[i] == "-" else value), j
+    return _power(t, i)
+
+
+def _power(t: list[str], i: int) -> tuple[Fraction, int]:
+    base, i = _atom(t, i)
+    if i < len(t) and t[i] == "^":
+        exponent, i = _atom(t, i + 1)
+        if exponent.denominator != 1 or abs(exponent) > _MAX_EXPONENT:
+            raise ValueError("exponent out of range")
+        return base ** int(exponent), i
+    return base, i
+
+
+def _atom(t: list[str], i: int) -> tuple[Fraction, int]:
+    tok = t[i]
+    if tok in ("(", "{"):
+        value, i = _sum(t, i + 1)
+        if t[i] != {"(": ")", "{": "}"}[tok]:
+            raise ValueError("unbalanced")
+        return value, i + 1
+    if tok == "\\frac":
+        num, i = _atom(t, i + 1)
+        den, i = _atom(t, i)
+        return num / den, i
+    if tok[0].isdigit() or tok[0] == ".":
+        return Fraction(tok.rstrip(".") if tok.endswith(".") else tok), i + 1
+    raise ValueError(f"unexpected {tok!r}")
 
 
 def numbers_equal(a: Fraction, b: Fraction, inexact: bool) -> bool:
@@ -218,6 +322,8 @@ def compare_numbers(pred: Normalized, gold: Normalized) -> bool | None:
     ``pred="50", gold="0.5"`` -> False (no % on either side, no rescaling).
     """
     p, g = number_value(pred.text), number_value(gold.text)
+    p = arithmetic_value(pred.text) if p is None and len(pred.text) <= 64 else p
+    g = arithmetic_value(gold.text) if g is None and len(gold.text) <= 64 else g
     if p is None or g is None:
         return None
     inexact = _is_decimal(pred.text) or _is_decimal(gold.text)
@@ -329,27 +435,54 @@ def _delimited(s: str) -> str:
     return s if "$" in s or "\\boxed" in s or "\\(" in s or len(s) > MAX_FAST_LEN else f"${s}$"
 
 
+def is_bare_answer(s: str) -> bool:
+    """An answer, not a solution text: no inner math delimiters, boxes, line breaks or runs of words.
+
+    ``"$\\frac{1}{2}$"`` and ``"10 cm"`` are bare; ``"Answer $ 9 $"`` and ``"so \\boxed{3}"`` are not.
+    """
+    if len(s) > MAX_FAST_LEN:
+        return False
+    inner = strip_delimiters(s)
+    if any(t in inner for t in ("$", "\\(", "\\[", "\\boxed", "\\fbox", "\n")):
+        return False
+    return len(re.findall(r"[a-zA-Z]{2,}", re.sub(r"\\[a-zA-Z]+", "", inner))) < 3
+
+
 def _math_verify(pred: str, gold: str, timeout: float) -> bool:
-    """math-verify on the normalised strings in ``$...$``, then on the raw strings; True if either pairing verifies."""
+    """math-verify on the normalised bare answers in ``$...$``, else on the raw strings (math-verify extracts from text)."""
     from math_verify import parse, verify
 
     secs = _mv_timeout(timeout)
-    attempts = []
-    short = len(pred) <= MAX_FAST_LEN and len(gold) <= MAX_FAST_LEN
-    np_, ng = (normalize(pred), normalize(gold)) if short else (Normalized("", False), Normalized("", False))
-    if np_.text and ng.text:
-        attempts.append((f"${np_.text}$", f"${ng.text}$"))
-        if np_.percent != ng.percent:
+    if is_bare_answer(pred) and is_bare_answer(gold):
+        np_, ng = normalize(pred), normalize(gold)
+        attempts = [(f"${np_.text}$", f"${ng.text}$")] if np_.text and ng.text else []
+        if attempts and np_.percent != ng.percent:
             scaled_p = f"$\\frac{{{np_.text}}}{{100}}$" if np_.percent else f"${np_.text}$"
             scaled_g = f"$\\frac{{{ng.text}}}{{100}}$" if ng.percent else f"${ng.text}$"
             attempts.append((scaled_p, scaled_g))
-    attempts.append((_delimited(pred), _delimited(gold)))
-    for p, g in attempts:
-        gold_parsed = parse(g, parsing_timeout=secs)
-        pred_parsed = parse(p, parsing_timeout=secs)
-        if gold_parsed and pred_parsed and verify(gold_parsed, pred_parsed, timeout_seconds=secs):
-            return True
-    return False
+        if attempts and "=" in pred and "=" in gold:
+            kp, kg = normalize(pred, drop_prefix=False), normalize(gold, drop_prefix=False)
+            attempts.append((f"${kp.text}$", f"${kg.text}$"))  # equation vs equation: y=-x/2+3/4 vs 2x+4y-3=0
+        for p, g in attempts:
+            gold_parsed = parse(g, parsing_timeout=secs)
+            pred_parsed = parse(p, parsing_timeout=secs)
+            if gold_parsed and pred_parsed and verify(gold_parsed, pred_parsed, timeout_seconds=secs):
+                return True
+            if gold_parsed and pred_parsed and (p, g) == attempts[-1]:
+                return False  # both normalised answers parsed: the raw strings would say the same, twice as slowly
+    gold_parsed, pred_parsed = parse(_delimited(gold), parsing_timeout=secs), parse(_delimited(pred), parsing_timeout=secs)
+    return bool(gold_parsed and pred_parsed and verify(gold_parsed, pred_parsed, timeout_seconds=secs))
+
+
+def _extracted_pair(pred: str, gold: str) -> tuple[str, str] | None:
+    """Solution texts reduced to their final answers (``evals.answer.extract_answer``), when that changes anything."""
+    from evals.answer import extract_answer
+
+    ep = pred if is_bare_answer(pred) else extract_answer(pred)
+    eg = gold if is_bare_answer(gold) else extract_answer(gold)
+    if ep is None or eg is None or (ep, eg) == (pred, gold):
+        return None
+    return ep, eg
 
 
 def _elementwise(pred: str, gold: str, timeout: float) -> bool:
@@ -381,4 +514,7 @@ def is_equivalent(pred: str, gold: str, timeout: float = 5.0) -> bool:
         return False
     if _math_verify(pred, gold, timeout):
         return True
-    return _elementwise(pred, gold, timeout)
+    if _elementwise(pred, gold, timeout):
+        return True
+    extracted = _extracted_pair(pred, gold)
+    return extracted is not None and is_equivalent(*extracted, timeout=timeout)

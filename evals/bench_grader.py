@@ -1,0 +1,177 @@
+"""Grader benchmark: ``python -m evals.bench_grader [--per-gold 6] [--limit N] [--workers 2] [--json OUT]``.
+
+Builds labelled (completion, gold) pairs from the GSM8K test and MATH-500 reference answers in ``../shared/data``:
+for every gold, equal forms (boxed, "The answer is", ``\\dfrac``, ``\\left(``/``\\right)``, spaces around operators, thousands separators,
+``$``, units, trailing ``.0``, ``####``) labelled True and near misses (off by one, a changed digit, a flipped sign, ``+1``) labelled
+False. The same inputs are graded, in one run, by
+
+1. ``MathVerifier`` (this project: process pool, hard timeouts, fast path, cache cleared before the run),
+2. plain math-verify in this process (``verify(parse(gold), parse(completion))``, as people call it),
+3. plain math-verify in a pool of the same number of processes (to separate parallelism from the fast path),
+
+and for each prints answers/s, p50/p99 per-item latency and agreement with the labels; then the ratio of our
+throughput to each math-verify setting. Worker start-up is excluded from the timings (both pools are warmed first).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import multiprocessing as mp
+import random
+import re
+import statistics
+import time
+from typing import Callable
+
+from pure_rl.interfaces import Problem
+
+from evals.tasks import GSM8KTask, MATH500Task
+from evals.verifier import MathVerifier
+
+Pair = tuple[str, str, bool, str]  # completion, gold, label, generator name
+
+
+def _equal_forms(gold: str) -> list[tuple[str, Callable[[str], str | None]]]:
+    number = re.fullmatch(r"-?\d+", gold)
+    forms: list[tuple[str, Callable[[str], str | None]]] = [
+        ("boxed", lambda g: f"We compute step by step.\n\nSo the final answer is $\\boxed{{{g}}}$."),
+        ("answer_is", lambda g: f"Adding these up gives the result. The answer is ${g}$."),
+        ("dfrac", lambda g: f"Thus $\\boxed{{{g.replace(chr(92) + 'frac', chr(92) + 'dfrac')}}}$" if "\\frac" in g else None),
+        ("left_right", lambda g: f"\\boxed{{\\left({g[1:-1]}\\right)}}" if g[:1] == "(" and g[-1:] == ")" else None),
+        ("spaced", lambda g: (lambda t: f"Answer: \\boxed{{ {t} }}" if t != g else None)(re.sub(r"\s*([+=,<>]|(?<!^)-)\s*", r" \1 ", g))),
+    ]
+    if number:
+        n = int(gold)
+        forms += [
+            ("thousands", lambda g: f"The total is \\boxed{{{n:,}}}." if abs(n) >= 1000 else None),
+            ("dollars", lambda g: f"She makes \\boxed{{\\${g}}} every day."),
+            ("decimal", lambda g: f"So the answer is \\boxed{{{g}.0}}."),
+            ("unit", lambda g: f"It takes \\boxed{{{g} \\text{{ minutes}}}}."),
+            ("fraction", lambda g: f"The value is $\\boxed{{\\frac{{{2 * n}}}{{2}}}}$."),
+            ("gsm8k_hash", lambda g: f"Let me add.\n#### {g}"),
+        ]
+    return forms
+
+
+def _near_misses(gold: str) -> list[tuple[str, Callable[[str], str | None]]]:
+    def change_digit(g: str) -> str | None:
+        m = re.search(r"\d", g)
+        return None if m is None else g[: m.start()] + str((int(m.group()) + 1) % 10) + g[m.end() :]
+
+    forms: list[tuple[str, Callable[[str], str | None]]] = [
+        ("digit", lambda g: (lambda c: f"So the answer is $\\boxed{{{c}}}$." if c else None)(change_digit(g))),
+        ("plus_one", lambda g: f"Hence $\\boxed{{{g}+1}}$." if "," not in g and "=" not in g and "\\text" not in g else None),
+        ("negated", lambda g: f"Therefore $\\boxed{{-({g})}}$." if re.search(r"[1-9a-z]", g) and not re.search(r"[,=]|\\text", g) else None),
+    ]
+    if re.fullmatch(r"-?\d+", gold):
+        forms.append(("off_by_one", lambda g: f"The answer is \\boxed{{{int(g) + 1}}}."))
+    return forms
+
+
+def make_pairs(golds: list[str], per_gold: int, seed: int = 0) -> list[Pair]:
+    """About ``per_gold`` labelled completions per gold, ~60% equal forms and ~40% near misses, seeded."""
+    rng = random.Random(seed)
+    pairs: list[Pair] = []
+    n_equal = max(1, round(per_gold * 0.6))
+    for gold in golds:
+        for forms, label, want in ((_equal_forms(gold), True, n_equal), (_near_misses(gold), False, per_gold - n_equal)):
+            made = [(name, f(gold)) for name, f in forms]
+            made = [(name, text) for name, text in made if text is not None]
+            for name, text in rng.sample(made, min(want, len(made))):
+                pairs.append((text, gold, label, name))
+    rng.shuffle(pairs)
+    return pairs
+
+
+def _mv_grade(item: tuple[str, str]) -> tuple[bool, float]:
+    from math_verify import parse, verify
+
+    completion, gold = item
+    start = time.perf_counter()
+    gold_text = gold if "$" in gold else f"${gold}$"
+    ok = bool(verify(parse(gold_text), parse(completion)))
+    return ok, time.perf_counter() - start
+
+
+def _mv_init() -> None:
+    logging.getLogger("math_verify").setLevel(logging.CRITICAL)
+    _mv_grade(("$1$", "1"))
+
+
+def _summary(name: str, verdicts: list[bool], latencies: list[float], wall: float, labels: list[bool]) -> dict:
+    qs = statistics.quantiles(latencies, n=100) if len(latencies) > 1 else [latencies[0]] * 99
+    agree = sum(v == lab for v, lab in zip(verdicts, labels))
+    return {"grader": name, "items": len(verdicts), "wall_s": wall, "answers_per_s": len(verdicts) / wall,
+            "p50_ms": qs[49] * 1e3, "p99_ms": qs[98] * 1e3, "agreement": agree / len(labels), "agree_count": agree}
+
+
+def run(per_gold: int, limit: int | None, workers: int, timeout: float, seed: int) -> dict:
+    golds = [p.answer for p in GSM8KTask().load("test", limit)] + [p.answer for p in MATH500Task().load("test", limit)]
+    pairs = make_pairs([g for g in golds if g], per_gold, seed)
+    completions, gold_list, labels = [p[0] for p in pairs], [p[1] for p in pairs], [p[2] for p in pairs]
+    problems = [Problem(str(i), "", "", g) for i, g in enumerate(gold_list)]
+    results = []
+
+    with MathVerifier(timeout=timeout, workers=workers, cache_size=0) as verifier:
+        verifier.verify_batch([Problem("w", "", "", "1")] * 1, ["\\boxed{1}"])  # warm the workers
+        start = time.perf_counter()
+        verdicts = verifier.verify_batch(problems, completions)
+        wall = time.perf_counter() - start
+        ours = _summary("MathVerifier", [bool(v.correct) for v in verdicts], [v.info["time_s"] for v in verdicts], wall, labels)
+        ours["timeouts"] = verifier.stats["timeouts"]
+    results.append(ours)
+
+    _mv_init()
+    start = time.perf_counter()
+    plain = [_mv_grade(item) for item in zip(completions, gold_list)]
+    wall = time.perf_counter() - start
+    results.append(_summary("math-verify (1 process)", [v for v, _ in plain], [t for _, t in plain], wall, labels))
+
+    with mp.get_context("fork").Pool(workers, initializer=_mv_init) as pool:
+        pool.map(_mv_grade, [("$1$", "1")] * workers)
+        start = time.perf_counter()
+        pooled = pool.map(_mv_grade, list(zip(completions, gold_list)), chunksize=16)
+        wall = time.perf_counter() - start
+    results.append(_summary(f"math-verify ({workers}-process pool)", [v for v, _ in pooled], [t for _, t in pooled], wall, labels))
+
+    ours_v = [bool(v.correct) for v in verdicts]
+    disagreements = [
+        {"completion": c, "gold": g, "label": lab, "form": f, "ours": o, "math_verify": m}
+        for (c, g, lab, f), o, (m, _) in zip(pairs, ours_v, plain)
+        if o != lab or m != lab
+    ]
+    return {"pairs": len(pairs), "equal_forms": sum(labels), "near_misses": len(labels) - sum(labels),
+            "results": results, "speedup_vs_plain": results[0]["answers_per_s"] / results[1]["answers_per_s"],
+            "speedup_vs_pool": results[0]["answers_per_s"] / results[2]["answers_per_s"], "disagreements": disagreements}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m evals.bench_grader", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--per-gold", type=int, default=6, help="labelled completions per gold answer")
+    parser.add_argument("--limit", type=int, default=None, help="golds taken from each of GSM8K and MATH-500")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--timeout", type=float, default=5.0)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--json", default=None, help="write the full report (with disagreements) here")
+    args = parser.parse_args(argv)
+    logging.getLogger("math_verify").setLevel(logging.CRITICAL)
+    report = run(args.per_gold, args.limit, args.workers, args.timeout, args.seed)
+    print(f"pairs={report['pairs']} (equal forms {report['equal_forms']}, near misses {report['near_misses']})")
+    print(f"{'grader':<30} {'answers/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'agreement':>10}")
+    for r in report["results"]:
+        print(f"{r['grader']:<30} {r['answers_per_s']:>10.1f} {r['p50_ms']:>8.3f} {r['p99_ms']:>8.3f} "
+              f"{r['agreement']:>9.2%} ({r['agree_count']}/{report['pairs']})")
+    print(f"throughput ratio: {report['speedup_vs_plain']:.2f}x plain math-verify, "
+          f"{report['speedup_vs_pool']:.2f}x math-verify in a {args.workers}-process pool")
+    print(f"timeouts (ours): {report['results'][0]['timeouts']}; "
+          f"items where either grader disagrees with the label: {len(report['disagreements'])}")
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as fh:
+            json.dump(report, fh, indent=1, ensure_ascii=False)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
