@@ -41,7 +41,9 @@ class LightningAttnFunction(torch.autograd.Function):
     """o, final_state = launch(q, k, v, ...), differentiable in q, k, v and initial_state."""
 
     @staticmethod
-    def forward(ctx, launch: Launch, q, k, v, log_decay, scale, initial_state, output_final_state, cu_seqlens, num_seqs):
+    def forward(
+        ctx, launch: Launch, q, k, v, log_decay, scale, initial_state, output_final_state, cu_seqlens, num_seqs
+    ):
         o, ht = launch(q, k, v, log_decay, scale, initial_state, output_final_state, False, 0, cu_seqlens, num_seqs)
         ctx.save_for_backward(q, k, v, log_decay, initial_state, cu_seqlens)
         ctx.launch, ctx.scale, ctx.num_seqs = launch, scale, num_seqs

@@ -59,12 +59,28 @@ def _seq_bounds(cu_seqlens, i_n, T, VARLEN: tl.constexpr):
 
 @triton.jit
 def _segment_sum_kernel(
-    k, v, g, contrib, cu_seqlens, T, seg_len, NSEG,
-    H: tl.constexpr, DA: tl.constexpr, DC: tl.constexpr, BA: tl.constexpr, BV: tl.constexpr, C: tl.constexpr,
-    REVERSE: tl.constexpr, VARLEN: tl.constexpr, F32_DOT: tl.constexpr,
+    k,
+    v,
+    g,
+    contrib,
+    cu_seqlens,
+    T,
+    seg_len,
+    NSEG,
+    H: tl.constexpr,
+    DA: tl.constexpr,
+    DC: tl.constexpr,
+    BA: tl.constexpr,
+    BV: tl.constexpr,
+    NV: tl.constexpr,
+    C: tl.constexpr,
+    REVERSE: tl.constexpr,
+    VARLEN: tl.constexpr,
+    F32_DOT: tl.constexpr,
 ):
     """contrib[n, s, h] = sum_{j in segment s} lam^(end-1-j) k_j^T v_j   (reverse: lam^(j-start))   # [DA, BV]"""
-    i_v, i_s, i_nh = tl.program_id(0), tl.program_id(1), tl.program_id(2)
+    # V-blocks of one (sequence, head) are adjacent programs, so their shared q, k loads meet in L2.
+    i_v, i_nh, i_s = tl.program_id(0) % NV, tl.program_id(0) // NV, tl.program_id(1)
     i_n, i_h = i_nh // H, i_nh % H
     bos, eos = _seq_bounds(cu_seqlens, i_n, T, VARLEN)
     n_seg = tl.cdiv(eos - bos, seg_len)
@@ -90,10 +106,16 @@ def _segment_sum_kernel(
             n = tl.minimum(seg_end - cs, C)
             rows = cs + o_c
             valid = o_c < n
-            kc = tl.load(k + i_h * DA + rows[:, None] * (H * DA) + o_a[None, :],
-                         mask=valid[:, None] & (o_a[None, :] < DA), other=0.0)  # [C, BA]
-            vc = tl.load(v + i_h * DC + rows[:, None] * (H * DC) + o_v[None, :],
-                         mask=valid[:, None] & (o_v[None, :] < DC), other=0.0)  # [C, BV]
+            kc = tl.load(
+                k + i_h * DA + rows[:, None] * (H * DA) + o_a[None, :],
+                mask=valid[:, None] & (o_a[None, :] < DA),
+                other=0.0,
+            )  # [C, BA]
+            vc = tl.load(
+                v + i_h * DC + rows[:, None] * (H * DC) + o_v[None, :],
+                mask=valid[:, None] & (o_v[None, :] < DC),
+                other=0.0,
+            )  # [C, BV]
             if REVERSE:
                 kexp = o_c
             else:
@@ -106,13 +128,37 @@ def _segment_sum_kernel(
 
 @triton.jit
 def _chunk_attn_kernel(
-    q, k, v, o, g, h0, ht, contrib, cu_seqlens, scale, T, seg_len, NSEG, h0_shift,
-    H: tl.constexpr, DA: tl.constexpr, DC: tl.constexpr, BA: tl.constexpr, BV: tl.constexpr, C: tl.constexpr,
-    REVERSE: tl.constexpr, HAS_H0: tl.constexpr, STORE_HT: tl.constexpr, VARLEN: tl.constexpr,
-    F32_DOT: tl.constexpr, SEGMENTED: tl.constexpr,
+    q,
+    k,
+    v,
+    o,
+    g,
+    h0,
+    ht,
+    contrib,
+    cu_seqlens,
+    scale,
+    T,
+    seg_len,
+    NSEG,
+    h0_shift,
+    H: tl.constexpr,
+    DA: tl.constexpr,
+    DC: tl.constexpr,
+    BA: tl.constexpr,
+    BV: tl.constexpr,
+    NV: tl.constexpr,
+    C: tl.constexpr,
+    REVERSE: tl.constexpr,
+    HAS_H0: tl.constexpr,
+    STORE_HT: tl.constexpr,
+    VARLEN: tl.constexpr,
+    F32_DOT: tl.constexpr,
+    SEGMENTED: tl.constexpr,
 ):
     """o = scale * decayed causal (or anti-causal, REVERSE) linear attention of one segment and one V-block."""
-    i_v, i_s, i_nh = tl.program_id(0), tl.program_id(1), tl.program_id(2)
+    # V-blocks of one (sequence, head) are adjacent programs, so their shared q, k loads meet in L2.
+    i_v, i_nh, i_s = tl.program_id(0) % NV, tl.program_id(0) // NV, tl.program_id(1)
     i_n, i_h = i_nh // H, i_nh % H
     bos, eos = _seq_bounds(cu_seqlens, i_n, T, VARLEN)
     seg_start = bos + i_s * seg_len
@@ -144,8 +190,11 @@ def _chunk_attn_kernel(
                 else:
                     s_p = p
                 len_p = tl.minimum(seg_len, eos - (bos + s_p * seg_len))
-                part = tl.load(contrib + ((i_n.to(tl.int64) * NSEG + s_p) * H + i_h) * (DA * DC) + state_offs,
-                               mask=state_mask, other=0.0)
+                part = tl.load(
+                    contrib + ((i_n.to(tl.int64) * NSEG + s_p) * H + i_h) * (DA * DC) + state_offs,
+                    mask=state_mask,
+                    other=0.0,
+                )
                 S = S * tl.exp(gl * (len_p - off)) + part
                 off = off * 0.0
         n_chunks = tl.cdiv(seg_end - seg_start, C)
@@ -157,12 +206,21 @@ def _chunk_attn_kernel(
             n = tl.minimum(seg_end - cs, C)
             rows = cs + o_c
             valid = o_c < n
-            qc = tl.load(q + i_h * DA + rows[:, None] * (H * DA) + o_a[None, :],
-                         mask=valid[:, None] & (o_a[None, :] < DA), other=0.0)  # [C, BA]
-            kc = tl.load(k + i_h * DA + rows[:, None] * (H * DA) + o_a[None, :],
-                         mask=valid[:, None] & (o_a[None, :] < DA), other=0.0)  # [C, BA]
-            vc = tl.load(v + i_h * DC + rows[:, None] * (H * DC) + o_v[None, :],
-                         mask=valid[:, None] & (o_v[None, :] < DC), other=0.0)  # [C, BV]
+            qc = tl.load(
+                q + i_h * DA + rows[:, None] * (H * DA) + o_a[None, :],
+                mask=valid[:, None] & (o_a[None, :] < DA),
+                other=0.0,
+            )  # [C, BA]
+            kc = tl.load(
+                k + i_h * DA + rows[:, None] * (H * DA) + o_a[None, :],
+                mask=valid[:, None] & (o_a[None, :] < DA),
+                other=0.0,
+            )  # [C, BA]
+            vc = tl.load(
+                v + i_h * DC + rows[:, None] * (H * DC) + o_v[None, :],
+                mask=valid[:, None] & (o_v[None, :] < DC),
+                other=0.0,
+            )  # [C, BV]
             if REVERSE:
                 dist = o_c[None, :] - o_c[:, None]  # j - i
                 qexp = n - o_c - off
@@ -176,8 +234,11 @@ def _chunk_attn_kernel(
             qdec = tl.where(valid, tl.exp(gl * tl.maximum(qexp, 0.0)), 0.0)
             kdec = tl.where(valid, tl.exp(gl * tl.maximum(kexp, 0).to(tl.float32)), 0.0)
             out = _mm(scores, vc, F32_DOT, DT) + _mm(qc * qdec[:, None], S, F32_DOT, DT)  # [C, BV]
-            tl.store(o + i_h * DC + rows[:, None] * (H * DC) + o_v[None, :], (out * scale).to(DT),
-                     mask=valid[:, None] & (o_v[None, :] < DC))
+            tl.store(
+                o + i_h * DC + rows[:, None] * (H * DC) + o_v[None, :],
+                (out * scale).to(DT),
+                mask=valid[:, None] & (o_v[None, :] < DC),
+            )
             S = S * tl.exp(gl * (n - off)) + _mm(tl.trans(kc * kdec[:, None]), vc, F32_DOT, DT)
             off = off * 0.0
         if STORE_HT:
@@ -235,17 +296,44 @@ def launch_chunk(
     g = log_decay.to(device=q.device, dtype=torch.float32).contiguous()
     h0 = initial_state.to(torch.float32).contiguous() if initial_state is not None else None
     f32 = INTERPRET or q.dtype == torch.float32
-    meta = {"H": H, "DA": DA, "DC": DC, "BA": BA, "BV": BV, "C": C, "REVERSE": reverse,
-            "VARLEN": cu_seqlens is not None, "F32_DOT": f32}
+    meta = {
+        "H": H,
+        "DA": DA,
+        "DC": DC,
+        "BA": BA,
+        "BV": BV,
+        "NV": NV,
+        "C": C,
+        "REVERSE": reverse,
+        "VARLEN": cu_seqlens is not None,
+        "F32_DOT": f32,
+    }
     launch = {} if INTERPRET else {"num_warps": TUNING["num_warps"], "num_stages": TUNING["num_stages"]}
-    grid = (NV, NSEG, num_seqs * H)
+    grid = (NV * num_seqs * H, NSEG)
     contrib = None
     if NSEG > 1:
         contrib = new_output((num_seqs, NSEG, H, DA, DC), q, torch.float32)
         _segment_sum_kernel[grid](k, v, g, contrib, cu_seqlens, T, seg_len, NSEG, **meta, **launch)
     _chunk_attn_kernel[grid](
-        q, k, v, o, g, h0, ht, contrib, cu_seqlens, float(scale), T, seg_len, NSEG, float(h0_shift),
-        HAS_H0=h0 is not None, STORE_HT=store_final_state, SEGMENTED=NSEG > 1, **meta, **launch,
+        q,
+        k,
+        v,
+        o,
+        g,
+        h0,
+        ht,
+        contrib,
+        cu_seqlens,
+        float(scale),
+        T,
+        seg_len,
+        NSEG,
+        float(h0_shift),
+        HAS_H0=h0 is not None,
+        STORE_HT=store_final_state,
+        SEGMENTED=NSEG > 1,
+        **meta,
+        **launch,
     )
     return o, ht
 

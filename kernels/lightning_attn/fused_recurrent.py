@@ -25,11 +25,29 @@ BLOCK_V = 32  # state columns per program: a [128, 32] fp32 tile is 16 KB, plent
 
 @triton.jit
 def _recurrent_kernel(
-    q, k, v, o, g, h0, ht, cu_seqlens, scale, T, h0_shift,
-    H: tl.constexpr, DA: tl.constexpr, DC: tl.constexpr, BA: tl.constexpr, BV: tl.constexpr,
-    REVERSE: tl.constexpr, HAS_H0: tl.constexpr, STORE_HT: tl.constexpr, VARLEN: tl.constexpr,
+    q,
+    k,
+    v,
+    o,
+    g,
+    h0,
+    ht,
+    cu_seqlens,
+    scale,
+    T,
+    h0_shift,
+    H: tl.constexpr,
+    DA: tl.constexpr,
+    DC: tl.constexpr,
+    BA: tl.constexpr,
+    BV: tl.constexpr,
+    NV: tl.constexpr,
+    REVERSE: tl.constexpr,
+    HAS_H0: tl.constexpr,
+    STORE_HT: tl.constexpr,
+    VARLEN: tl.constexpr,
 ):
-    i_v, i_nh = tl.program_id(0), tl.program_id(1)
+    i_v, i_nh = tl.program_id(0) % NV, tl.program_id(0) // NV
     i_n, i_h = i_nh // H, i_nh % H
     if VARLEN:
         bos = tl.load(cu_seqlens + i_n).to(tl.int64)
@@ -67,11 +85,24 @@ def _recurrent_kernel(
 
 @triton.jit
 def _step_kernel(
-    q, k, v, o, g, state, slots, scale,
-    H: tl.constexpr, DA: tl.constexpr, DC: tl.constexpr, BA: tl.constexpr, BV: tl.constexpr, HAS_SLOTS: tl.constexpr,
+    q,
+    k,
+    v,
+    o,
+    g,
+    state,
+    slots,
+    scale,
+    H: tl.constexpr,
+    DA: tl.constexpr,
+    DC: tl.constexpr,
+    BA: tl.constexpr,
+    BV: tl.constexpr,
+    NV: tl.constexpr,
+    HAS_SLOTS: tl.constexpr,
 ):
     """state[slot] <- lam * state[slot] + k^T v in place; o = scale * q state[slot]. A negative slot is skipped."""
-    i_v, i_nh = tl.program_id(0), tl.program_id(1)
+    i_v, i_nh = tl.program_id(0) % NV, tl.program_id(0) // NV
     i_b, i_h = i_nh // H, i_nh % H
     o_a = tl.arange(0, BA)
     o_v = i_v * BV + tl.arange(0, BV)
@@ -124,9 +155,27 @@ def launch_recurrent(
     ht = new_output((num_seqs, H, DA, DC), q, torch.float32) if store_final_state else None
     h0 = initial_state.to(torch.float32).contiguous() if initial_state is not None else None
     g = log_decay.to(device=q.device, dtype=torch.float32).contiguous()
-    _recurrent_kernel[(NV, num_seqs * H)](
-        q, k, v, o, g, h0, ht, cu_seqlens, float(scale), T, float(h0_shift),
-        H=H, DA=DA, DC=DC, BA=BA, BV=BV, REVERSE=reverse, HAS_H0=h0 is not None, STORE_HT=store_final_state,
+    _recurrent_kernel[(NV * num_seqs * H,)](
+        q,
+        k,
+        v,
+        o,
+        g,
+        h0,
+        ht,
+        cu_seqlens,
+        float(scale),
+        T,
+        float(h0_shift),
+        H=H,
+        DA=DA,
+        DC=DC,
+        BA=BA,
+        BV=BV,
+        NV=NV,
+        REVERSE=reverse,
+        HAS_H0=h0 is not None,
+        STORE_HT=store_final_state,
         VARLEN=cu_seqlens is not None,
     )
     return o, ht
@@ -181,23 +230,39 @@ def fused_recurrent_lightning_attn_step(
     N, H, DA = q.shape
     DC = v.shape[-1]
     if state.dtype != torch.float32 or state.dim() != 4 or tuple(state.shape[1:]) != (H, DA, DC):
-        raise ValueError(f"state must be a float32 tensor [S, H, K, V] = [S, {H}, {DA}, {DC}], got "
-                         f"{state.dtype} {tuple(state.shape)}")
+        raise ValueError(
+            f"state must be a float32 tensor [S, H, K, V] = [S, {H}, {DA}, {DC}], got "
+            f"{state.dtype} {tuple(state.shape)}"
+        )
     if not state.is_contiguous():
         raise ValueError("state must be contiguous: it is updated in place")
     if log_decay.shape != (H,):
         raise ValueError(f"log_decay must be [H] = [{H}], got {tuple(log_decay.shape)}")
     if state_indices is not None and (state_indices.shape != (N,) or state_indices.is_floating_point()):
-        raise ValueError(f"state_indices must be an int tensor [N] = [{N}], got {state_indices.dtype} "
-                         f"{tuple(state_indices.shape)}")
+        raise ValueError(
+            f"state_indices must be an int tensor [N] = [{N}], got {state_indices.dtype} {tuple(state_indices.shape)}"
+        )
     if state_indices is None and state.shape[0] < N:
         raise ValueError(f"state has {state.shape[0]} slots for {N} sequences; pass state_indices or more slots")
     BA, BV, NV = _blocks(DA, DC)
     q, k, v = (t.contiguous() for t in (q, k, v))
     o = new_output(v.shape, v)
     g = log_decay.to(device=q.device, dtype=torch.float32)
-    _step_kernel[(NV, N * H)](
-        q, k, v, o, g, state, state_indices, float(scale),
-        H=H, DA=DA, DC=DC, BA=BA, BV=BV, HAS_SLOTS=state_indices is not None,
+    _step_kernel[(NV * N * H,)](
+        q,
+        k,
+        v,
+        o,
+        g,
+        state,
+        state_indices,
+        float(scale),
+        H=H,
+        DA=DA,
+        DC=DC,
+        BA=BA,
+        BV=BV,
+        NV=NV,
+        HAS_SLOTS=state_indices is not None,
     )
     return o

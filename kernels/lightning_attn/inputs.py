@@ -72,7 +72,9 @@ def check_inputs(
         N = B
     if initial_state is not None:
         if not isinstance(initial_state, torch.Tensor) or tuple(initial_state.shape) != (N, H, K, V):
-            shape = tuple(initial_state.shape) if isinstance(initial_state, torch.Tensor) else type(initial_state).__name__
+            shape = (
+                tuple(initial_state.shape) if isinstance(initial_state, torch.Tensor) else type(initial_state).__name__
+            )
             raise ValueError(f"initial_state must be [N, H, K, V] = {(N, H, K, V)}, got {shape}")
         if not initial_state.is_floating_point():
             raise TypeError(f"initial_state must be a float tensor (float32 preferred), got {initial_state.dtype}")

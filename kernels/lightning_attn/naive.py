@@ -41,9 +41,7 @@ def naive_recurrent_lightning_attn(
     finals = []
     for n, (b, start, end) in enumerate(sequence_bounds(T, B, cu_seqlens)):
         state = (
-            initial_state[n].float()
-            if initial_state is not None
-            else q.new_zeros(H, K, V, dtype=torch.float32)
+            initial_state[n].float() if initial_state is not None else q.new_zeros(H, K, V, dtype=torch.float32)
         )  # [H, K, V]
         for t in range(start, end):
             state = lam * state + kf[b, t, :, :, None] * vf[b, t, :, None, :]
@@ -106,12 +104,10 @@ def naive_chunk_lightning_attn(
     pieces: list[list[torch.Tensor]] = [[] for _ in range(B)]
     finals = []
     for n, (b, start, end) in enumerate(sequence_bounds(T, B, cu_seqlens)):
-        state = (
-            initial_state[n].float()
-            if initial_state is not None
-            else q.new_zeros(H, K, V, dtype=torch.float32)
+        state = initial_state[n].float() if initial_state is not None else q.new_zeros(H, K, V, dtype=torch.float32)
+        o_seq, state = _chunk_sequence(
+            qf[b, start:end], kf[b, start:end], vf[b, start:end], g, scale, state, chunk_size
         )
-        o_seq, state = _chunk_sequence(qf[b, start:end], kf[b, start:end], vf[b, start:end], g, scale, state, chunk_size)
         pieces[b].append(o_seq)
         finals.append(state)
     o = torch.stack([torch.cat(p) for p in pieces])
