@@ -100,7 +100,7 @@ class LeanVerifier:
                 results[i] = self._done(Status.FORBIDDEN, violations)
                 continue
             key = cache_key(self.backend.version(), self.mathlib_rev, header, statement, assembled.proof, POLICY_VERSION)
-            hit = self.cache.get(key) if self.cache else None
+            hit = self.cache.get(key) if self.cache is not None else None
             if hit is not None:
                 results[i] = hit
             else:
@@ -111,7 +111,7 @@ class LeanVerifier:
             elapsed = (time.monotonic() - start) / len(pending)
             for (i, assembled, key), outcome in zip(pending, outcomes):
                 result = self._finish(assembled, outcome, elapsed)
-                if self.cache:
+                if self.cache is not None:
                     self.cache.put(key, result)
                 results[i] = result
         return [r for r in results if r is not None]
