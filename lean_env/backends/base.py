@@ -9,8 +9,6 @@ from typing import Any, Protocol, runtime_checkable
 from lean_env.assemble import Assembled
 from lean_env.types import VerifyResult
 
-Outcome = "dict[str, Any] | VerifyResult"
-
 
 @runtime_checkable
 class Backend(Protocol):
