@@ -34,8 +34,9 @@ def make_engine(tokenizer, layer_types=None, seed=0, **kwargs):
 def learner_logprobs(model, batch, temperature):
     """What the learner recomputes: log softmax(logits / T) of each response token, from one full forward."""
     ids, mask = batch.input_ids()
+    device = next(model.parameters()).device
     with torch.no_grad():
-        logits = model(ids, attention_mask=mask, use_cache=False).logits.float()
+        logits = model(ids.to(device), attention_mask=mask.to(device), use_cache=False).logits.float().cpu()
     P = batch.prompt_ids.shape[1]
     logp = torch.log_softmax(logits[:, P - 1 : -1] / (temperature or 1.0), dim=-1)
     return logp.gather(-1, batch.response_ids[..., None]).squeeze(-1) * batch.response_mask
@@ -175,4 +176,4 @@ def test_cuda_graph_decode_matches_eager_decode(tokenizer):
     assert graphed.stats["rollout/cuda_graphs"] == 1.0
     assert torch.equal(graphed.response_ids, eager.response_ids)
     torch.testing.assert_close(graphed.old_logprobs, eager.old_logprobs, rtol=0, atol=1e-5)
-    assert (learner_logprobs(model, graphed, None).cpu() - graphed.old_logprobs).abs().max() <= 1e-4
+    assert (learner_logprobs(model, graphed, None) - graphed.old_logprobs).abs().max() <= 1e-4
