@@ -30,6 +30,14 @@ def resolve_project(project: str | os.PathLike | None = None) -> Path:
     return path
 
 
+def require_executable(argv: list[str] | tuple[str, ...], what: str) -> None:
+    """A LeanSetupError unless ``argv[0]`` is an existing file or on PATH."""
+    if not argv:
+        raise LeanSetupError(f"{what}: the command is empty")
+    if not (shutil.which(argv[0]) or os.path.isfile(argv[0])):
+        raise LeanSetupError(f"{what}: {argv[0]!r} is neither a file nor on PATH: {SETUP_HINT}")
+
+
 def _lake() -> str:
     lake = shutil.which("lake")
     if not lake:

@@ -107,7 +107,14 @@ class LeanVerifier:
                 pending.append((i, assembled, key))
         if pending:
             start = time.monotonic()
-            outcomes = self.backend.run([a for _, a, _ in pending], self.timeout_s)
+            try:
+                outcomes = list(self.backend.run([a for _, a, _ in pending], self.timeout_s))
+            except Exception as exc:  # noqa: BLE001 -- a broken backend fails its items as infrastructure
+                reason = f"backend failed: {type(exc).__name__}: {exc}"[:300]
+                outcomes = [VerifyResult.infra_error(reason, backend=self.backend.name) for _ in pending]
+            if len(outcomes) != len(pending):
+                reason = f"backend returned {len(outcomes)} results for {len(pending)} proofs"
+                outcomes = [VerifyResult.infra_error(reason, backend=self.backend.name) for _ in pending]
             elapsed = (time.monotonic() - start) / len(pending)
             for (i, assembled, key), outcome in zip(pending, outcomes):
                 result = self._finish(assembled, outcome, elapsed)

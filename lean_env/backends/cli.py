@@ -19,7 +19,7 @@ from typing import Any
 
 from lean_env.assemble import Assembled
 from lean_env.backends.base import run_each, shift_lines
-from lean_env.project import lean_command, resolve_project
+from lean_env.project import lean_command, require_executable, resolve_project
 from lean_env.repl.process import _limit_address_space, scrubbed_env
 from lean_env.types import VerifyResult
 
@@ -68,6 +68,7 @@ class CliBackend:
         if lean_cmd is None:
             self.cwd = resolve_project(project)
             lean_cmd = lean_command(self.cwd)
+        require_executable(list(lean_cmd), "the lean command")
         self.lean_cmd = list(lean_cmd) + list(extra_args)
         if "--json" not in self.lean_cmd:
             self.lean_cmd.append("--json")

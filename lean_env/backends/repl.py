@@ -9,7 +9,7 @@ from typing import Any
 
 from lean_env.assemble import Assembled
 from lean_env.backends.base import run_each
-from lean_env.project import lean_version, repl_command, resolve_project
+from lean_env.project import lean_version, repl_command, require_executable, resolve_project
 from lean_env.repl.pool import ReplPool
 from lean_env.repl.process import ReplTimeout
 from lean_env.types import VerifyResult
@@ -45,6 +45,7 @@ class ReplBackend:
             cwd = resolve_project(project)
             argv = repl_command(cwd)
             self._version = lean_version(cwd)
+        require_executable(list(argv), "the REPL command")
         self.project = cwd
         if size is None:
             total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")

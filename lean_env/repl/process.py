@@ -89,14 +89,9 @@ class ReplProcess:
 
     def request(self, payload: dict[str, Any], timeout_s: float) -> dict[str, Any]:
         """Send ``payload`` and wait for one response; any failure kills the process and raises ``ReplError``."""
-        try:
-            assert self.proc.stdin is not None
-            self.proc.stdin.write(json.dumps(payload, ensure_ascii=False).encode() + b"\n\n")
-            self.proc.stdin.flush()
-        except (BrokenPipeError, OSError) as exc:
-            self.kill()
-            raise ReplCrashed(f"REPL stdin closed ({exc}); {self._exit_note()}") from exc
-        raw = self._read_response(timeout_s)
+        deadline = time.monotonic() + timeout_s
+        self._write(json.dumps(payload, ensure_ascii=False).encode() + b"\n\n", deadline, timeout_s)
+        raw = self._read_response(deadline, timeout_s)
         self.uses += 1
         try:
             response = json.loads(raw)
@@ -108,8 +103,31 @@ class ReplProcess:
             raise ReplProtocolError(f"REPL answered a JSON {type(response).__name__}, expected an object")
         return response
 
-    def _read_response(self, timeout_s: float) -> str:
-        deadline = time.monotonic() + timeout_s
+    def _write(self, data: bytes, deadline: float, timeout_s: float) -> None:
+        """Write within the deadline: a hung REPL stops reading, and a blocking write would outlive the timeout."""
+        assert self.proc.stdin is not None
+        fd = self.proc.stdin.fileno()
+        os.set_blocking(fd, False)
+        view = memoryview(data)
+        with selectors.DefaultSelector() as sel:
+            sel.register(fd, selectors.EVENT_WRITE)
+            while view:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    self.kill()
+                    raise ReplTimeout(f"REPL did not read its input within {timeout_s:g} s; process group killed")
+                if not sel.select(timeout=left):
+                    continue
+                try:
+                    view = view[os.write(fd, view):]
+                except BlockingIOError:
+                    continue
+                except OSError as exc:
+                    note = self._exit_note()
+                    self.kill()
+                    raise ReplCrashed(f"REPL stdin closed ({exc}); {note}") from exc
+
+    def _read_response(self, deadline: float, timeout_s: float) -> str:
         assert self.proc.stdout is not None
         fd = self.proc.stdout.fileno()
         with selectors.DefaultSelector() as sel:
@@ -130,8 +148,13 @@ class ReplProcess:
                     continue
                 chunk = os.read(fd, 1 << 16)
                 if not chunk:
+                    try:
+                        self.proc.wait(timeout=5)
+                    except subprocess.TimeoutExpired:
+                        pass
+                    note = self._exit_note()
                     self.kill()
-                    raise ReplCrashed(f"REPL closed stdout before answering; {self._exit_note()}")
+                    raise ReplCrashed(f"REPL closed stdout before answering; {note}")
                 self._buffer += chunk.replace(b"\r\n", b"\n")
 
     def _exit_note(self) -> str:

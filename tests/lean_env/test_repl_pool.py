@@ -174,3 +174,17 @@ def test_batch_loses_no_item_and_isolates_failures():
     assert all(r.reward is None and r.infra for r in infra)
     assert stats["killed"] == 6  # two crashes, two garbles, two timeouts: each replaced
     assert elapsed < 15
+
+
+def test_write_to_a_hung_repl_times_out_instead_of_blocking():
+    proc = ReplProcess(FAKE)
+    try:
+        proc.request({"cmd": HEADER}, 10)
+        proc.proc.stdin.write(b'{"cmd": "FAKE_SLEEP", "env": 0}\n\n')  # the fake now sleeps, reading nothing
+        proc.proc.stdin.flush()
+        start = time.monotonic()
+        with pytest.raises(ReplTimeout, match="did not read its input"):
+            proc.request({"cmd": "x" * (4 << 20), "env": 0}, 0.5)  # far more than a pipe buffer holds
+        assert time.monotonic() - start < 5 and not proc.alive
+    finally:
+        proc.kill()

@@ -104,3 +104,30 @@ def test_dojo_backend_explains_how_to_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "lean_dojo", None)  # as if lean-dojo were not installed
     with pytest.raises(LeanSetupError, match="pip install 'lean-dojo"):
         import_lean_dojo()
+
+
+def test_missing_executables_are_setup_errors(tmp_path):
+    with pytest.raises(LeanSetupError, match="the REPL command: '/no/such/repl'"):
+        LeanVerifier("repl", argv=["/no/such/repl"])
+    with pytest.raises(LeanSetupError, match="the lean command"):
+        LeanVerifier("cli", lean_cmd=[str(tmp_path / "lean")])
+
+
+class _BrokenBackend:
+    name = "broken"
+
+    def version(self):
+        return "x"
+
+    def run(self, items, timeout_s):
+        raise RuntimeError("boom")
+
+    def close(self):
+        pass
+
+
+def test_a_crashing_backend_fails_its_items_as_infrastructure():
+    results = LeanVerifier(_BrokenBackend()).check_batch([("theorem t : True := by\n", "  trivial")] * 2
+                                                         + [("theorem t : True := by\n", "  sorry")])
+    assert [r.status for r in results] == [Status.INFRA_ERROR, Status.INFRA_ERROR, Status.FORBIDDEN]
+    assert "boom" in results[0].reasons[0] and results[0] is not results[1]
