@@ -2,8 +2,9 @@
 
 Comments (``--``, nested ``/- -/``, doc comments) and string/char literals are skipped exactly as Lean skips them,
 so a token hidden inside a comment is inert and is not reported, while a token that only *looks* commented out
-(``"--" sorry``, ``'"' sorry``) is. The ``{...}`` holes of strings are lexed as code, because interpolated strings
-run them.
+(``"--" sorry``, ``'"' sorry``) is. Whether a string is interpolated (``s!"{e}"``, ``dbg_trace "{e}"``) depends on
+the parser, not the lexer, so a ``{`` in any non-raw string is reported as a problem: every interpolation hole
+opens with one, and no plain-string reading can then hide code.
 """
 
 from __future__ import annotations
@@ -61,17 +62,9 @@ class _Scanner:
         j = self.i + k
         return self.text[j] if j < len(self.text) else ""
 
-    def run(self, stop_at_brace: bool = False) -> None:
-        depth = 0
+    def run(self) -> None:
         while self.i < len(self.text):
             ch = self.peek()
-            if stop_at_brace:
-                if ch == "{":
-                    depth += 1
-                elif ch == "}":
-                    if depth == 0:
-                        return
-                    depth -= 1
             if ch == "-" and self.peek(1) == "-":
                 while self.i < len(self.text) and self.peek() != "\n":
                     self.advance()
@@ -147,6 +140,7 @@ class _Scanner:
     def string(self, raw_hashes: int | None) -> None:
         line, col = self.pos()
         self.advance()
+        braces_reported = False
         while self.i < len(self.text):
             ch = self.peek()
             if raw_hashes is None and ch == "\\":
@@ -160,8 +154,9 @@ class _Scanner:
                     return
                 self.advance()
             elif ch == "{" and raw_hashes is None:
-                self.advance()
-                self.run(stop_at_brace=True)
+                if not braces_reported:
+                    self.problems.append(f"string at {line}:{col} contains `{{`: an interpolation hole would run code")
+                    braces_reported = True
                 self.advance()
             else:
                 self.advance()

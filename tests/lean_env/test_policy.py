@@ -47,7 +47,9 @@ def test_ordinary_proof_text_is_clean(text):
         ("  /- /- -/ -/ sorry", "sorry"),  # nested comments closed properly
         ("  exact «sorryAx» _ false", "sorryAx"),
         ("  have := '\"'; sorry", "sorry"),  # a char literal holding a double quote
-        ('  have := s!"{sorry}"', "sorry"),  # interpolated strings run their holes
+        ('  have := s!"{sorry}"', "interpolation"),  # interpolated strings run their holes
+        ('  dbg_trace "{sorry}"; simp', "interpolation"),  # so does dbg_trace, without any `!`
+        ('  have := "{/-"; exact sorry -- -/"', "interpolation"),  # a plain "{" cannot desynchronise the lexer
         ("  have := r#\"x\"#; admit", "admit"),
         ("  decide (config := { native := true })", "native"),
         ("set_option debug.skipKernelTC true in", "set_option"),
@@ -61,6 +63,11 @@ def test_hidden_tokens_are_found(text, token):
     found = find_violations(text)
     assert found, text
     assert token in found[0]
+
+
+def test_strings_without_braces_and_raw_strings_pass():
+    assert find_violations('  have h : "a" ≠ "b" := by decide\n  simp') == []
+    assert find_violations('  have := r"{raw}"; simp') == []
 
 
 def test_unterminated_comment_and_string_are_violations():
