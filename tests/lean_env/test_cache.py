@@ -55,7 +55,7 @@ def test_concurrent_processes(tmp_path):
 def test_verifier_serves_repeats_from_cache(tmp_path):
     statement = "theorem t (a b : ℝ) : 2 * a * b ≤ a ^ 2 + b ^ 2 := by\n"
     argv = [sys.executable, fake_repl.__file__]
-    with LeanVerifier("repl", argv=argv, size=1, cache=tmp_path / "c.sqlite", timeout_s=1) as v:
+    with LeanVerifier("repl", argv=argv, size=1, cache=tmp_path / "c.sqlite", timeout_s=2) as v:
         first = v.check_batch([(statement, "  simp"), (statement, "  FAKE_SLEEP")])
         second = v.check_batch([(statement, "  simp"), (statement, "  FAKE_SLEEP")])
         started = v.backend.pool.stats["started"]

@@ -159,7 +159,7 @@ def test_headers_get_separate_warm_processes_and_evict_when_full():
 def test_batch_loses_no_item_and_isolates_failures():
     proofs = ["  simp", "  FAKE_CRASH", "  simp", "  FAKE_SLEEP", "  FAKE_GARBAGE", "  FAKE_ERROR", "  simp",
               "  sorry_free_marker", "  FAKE_AXIOM:cheat", "  simp"] * 2
-    with LeanVerifier("repl", argv=FAKE, size=3, header=HEADER, timeout_s=1.0) as v:
+    with LeanVerifier("repl", argv=FAKE, size=3, header=HEADER, timeout_s=2.0) as v:
         start = time.monotonic()
         results = v.check_batch([(STATEMENT, p) for p in proofs])
         elapsed = time.monotonic() - start
