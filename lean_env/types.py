@@ -50,7 +50,7 @@ class VerifyResult:
     messages: list[LeanMessage] = field(default_factory=list)
     sorries: int = 0  # entries in the REPL's ``sorries`` list
     axioms: list[str] | None = None  # from ``#print axioms``; None when Lean never got that far
-    time_s: float = 0.0  # wall time of the check (0 for a cache hit's lookup)
+    time_s: float = 0.0  # wall time of this proof's check (a batch average where the backend gives none)
     backend: str = ""
     lean_version: str = ""
     cached: bool = False

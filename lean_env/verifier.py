@@ -141,7 +141,7 @@ class LeanVerifier:
         ]
         return VerifyResult(
             status, messages=messages, sorries=len(outcome.get("sorries") or []), axioms=axioms,
-            time_s=elapsed, backend=self.backend.name, lean_version=self.backend.version(), reasons=reasons,
+            time_s=float(outcome.get("time", elapsed)), backend=self.backend.name, lean_version=self.backend.version(), reasons=reasons,
             infra=status is Status.INFRA_ERROR,
         )
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol, runtime_checkable
@@ -51,11 +52,16 @@ def run_each(
     workers: int,
     backend: str,
 ) -> list[dict[str, Any] | VerifyResult]:
-    """Apply ``one`` to every item on ``workers`` threads; an exception becomes that item's INFRA_ERROR."""
+    """Apply ``one`` to every item on ``workers`` threads; an exception becomes that item's INFRA_ERROR.
+
+    Each response gets its own wall time under ``"time"`` (the key Kimina uses).
+    """
 
     def guarded(item: Assembled) -> dict[str, Any] | VerifyResult:
+        start = time.monotonic()
         try:
-            return one(item)
+            out = one(item)
+            return {**out, "time": time.monotonic() - start} if isinstance(out, dict) else out
         except Exception as exc:  # noqa: BLE001 -- one broken item must not lose the batch
             return VerifyResult.infra_error(f"{type(exc).__name__}: {exc}"[:300], backend=backend)
 

@@ -79,7 +79,8 @@ class KiminaBackend:
                 else:
                     outcomes.append(VerifyResult.infra_error(f"kimina: {error[:200]}", backend=self.name))
             elif isinstance(result.get("response"), dict):
-                outcomes.append(shift_lines(result["response"], item.header_lines))
+                response = shift_lines(result["response"], item.header_lines)
+                outcomes.append({**response, "time": result.get("time") or 0.0})
             else:
                 outcomes.append(VerifyResult.infra_error("kimina result has neither error nor response", backend=self.name))
         return outcomes

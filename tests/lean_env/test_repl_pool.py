@@ -188,3 +188,10 @@ def test_write_to_a_hung_repl_times_out_instead_of_blocking():
         assert time.monotonic() - start < 5 and not proc.alive
     finally:
         proc.kill()
+
+
+def test_each_result_carries_its_own_time():
+    with LeanVerifier("repl", argv=FAKE, size=2, header=HEADER, timeout_s=10) as v:
+        fast, slow = v.check_batch([(STATEMENT, "  simp"), (STATEMENT, "  simp -- FAKE_SLOW:0.6")])
+    assert fast.status is slow.status is Status.PROVED
+    assert slow.time_s >= 0.6 > fast.time_s
