@@ -57,6 +57,8 @@ class LeanVerifier:
         self.heartbeats = heartbeats
         self.allowed_axioms = frozenset(allowed_axioms)
         self.cache = cache if isinstance(cache, ResultCache) or cache is None else ResultCache(cache)
+        # Everything besides the text that changes a verdict: part of every cache key.
+        self.rules = f"{POLICY_VERSION}|heartbeats={heartbeats}|axioms={','.join(sorted(self.allowed_axioms))}"
         project_dir = getattr(backend, "project", None) or getattr(backend, "cwd", None)
         self.mathlib_rev = mathlib_revision(project_dir) if project_dir else ""
 
@@ -90,6 +92,9 @@ class LeanVerifier:
         for i, item in enumerate(items):
             statement, proof = item[0], item[1]
             header = item[2] if len(item) > 2 else self.header  # type: ignore[misc]
+            if not all(isinstance(x, str) for x in (statement, proof, header)):
+                raise TypeError(f"check item {i}: formal_statement, proof and header must be str, got "
+                                f"{type(statement).__name__}, {type(proof).__name__}, {type(header).__name__}")
             try:
                 assembled = assemble(statement, proof, header=header, heartbeats=self.heartbeats)
             except AssemblyError as exc:
@@ -99,7 +104,7 @@ class LeanVerifier:
             if violations:
                 results[i] = self._done(Status.FORBIDDEN, violations)
                 continue
-            key = cache_key(self.backend.version(), self.mathlib_rev, header, statement, assembled.proof, POLICY_VERSION)
+            key = cache_key(self.backend.version(), self.mathlib_rev, header, statement, assembled.proof, self.rules)
             hit = self.cache.get(key) if self.cache is not None else None
             if hit is not None:
                 results[i] = hit
@@ -131,6 +136,8 @@ class LeanVerifier:
             outcome.time_s = outcome.time_s or elapsed
             outcome.lean_version = self.backend.version()
             return outcome
+        if not isinstance(outcome, dict):
+            return VerifyResult.infra_error(f"backend returned a {type(outcome).__name__}", backend=self.backend.name)
         status, axioms, reasons = classify(
             outcome, assembled.theorem_name, axioms_line=assembled.axioms_line, allowed_axioms=self.allowed_axioms
         )

@@ -62,3 +62,15 @@ def test_verifier_serves_repeats_from_cache(tmp_path):
     assert not first[0].cached and second[0].cached and second[0].status is Status.PROVED
     assert second[1].status is Status.TIMEOUT and not second[1].cached  # re-run, never cached
     assert started == 2  # one process per hang (each killed); the cached proof needed none
+
+
+def test_verifier_rules_are_part_of_the_key(tmp_path):
+    argv = [sys.executable, fake_repl.__file__]
+    statement, proof = "theorem t : True := by\n", "  trivial"
+    db = tmp_path / "c.sqlite"
+    with LeanVerifier("repl", argv=argv, size=1, cache=db) as v:
+        assert not v.check(statement, proof).cached and v.check(statement, proof).cached
+    with LeanVerifier("repl", argv=argv, size=1, cache=db, heartbeats=1000) as v:
+        assert not v.check(statement, proof).cached  # a heartbeat limit can change the verdict
+    with LeanVerifier("repl", argv=argv, size=1, cache=db, allowed_axioms=frozenset({"propext"})) as v:
+        assert not v.check(statement, proof).cached

@@ -131,3 +131,8 @@ def test_a_crashing_backend_fails_its_items_as_infrastructure():
                                                          + [("theorem t : True := by\n", "  sorry")])
     assert [r.status for r in results] == [Status.INFRA_ERROR, Status.INFRA_ERROR, Status.FORBIDDEN]
     assert "boom" in results[0].reasons[0] and results[0] is not results[1]
+
+
+def test_non_string_items_are_a_clear_error(verifier):
+    with pytest.raises(TypeError, match="check item 1: .* got NoneType"):
+        verifier.check_batch([("theorem t : True := by\n", "  trivial"), (None, "  trivial")])
