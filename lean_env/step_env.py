@@ -42,8 +42,12 @@ class LeanStepEnv:
         self.state: int | None = None
         self.goals: list[str] = []
 
-    def reset(self, formal_statement: str, header: str | None = None) -> list[str]:
-        """Start proving ``formal_statement`` (ending in ``:= by``); returns the initial goals."""
+    def reset(self, problem: Any, header: str | None = None) -> list[str]:
+        """Start proving ``problem`` (a miniF2F ``Problem`` or a statement ending in ``:= by``); returns the goals."""
+        if not isinstance(problem, str):
+            header = header if header is not None else problem.meta.get("header")
+            problem = problem.meta["formal_statement"]
+        formal_statement = problem
         self.close()
         self.header = header if header is not None else self.verifier.header
         self.statement = formal_statement

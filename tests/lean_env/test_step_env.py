@@ -58,3 +58,12 @@ def test_step_limit_and_reset_required(env):
 def test_statement_that_does_not_elaborate(env):
     with pytest.raises(ValueError, match="one open goal"):
         env.reset("theorem bad : FAKE_ERROR := by\n")
+
+
+def test_reset_from_a_minif2f_problem(env):
+    from evals.minif2f import MiniF2FTask
+
+    (problem,) = MiniF2FTask().load("test", limit=1)
+    goals = env.reset(problem)
+    assert len(goals) == 1 and goals[0].startswith("⊢")
+    assert env.header == problem.meta["header"]
