@@ -44,26 +44,52 @@ def lightning_attention(
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Chunked lightning attention over a block of tokens, optionally continuing from ``initial_state``.
 
-    o_t = q_t (lambda^t S_0 + sum_{s<=t} lambda^{t-s} k_s^T v_s); returns (o [B, T, H, V], S_T or None).
+    o_t = q_t (lambda^(t+1) S_0 + sum_{s<=t} lambda^{t-s} k_s^T v_s); returns (o [B, T, H, V], S_T or None).
+    CUDA runs the Triton kernel; elsewhere ``batched_chunk_lightning_attn`` computes the same chunked form.
     """
     chunk = _kernel("chunk_lightning_attn") if q.is_cuda else None
-    if chunk is not None:
-        out = chunk(q, k, v, log_decay, scale=1.0, initial_state=initial_state, output_final_state=output_final_state)
-    else:
-        from kernels.lightning_attn import naive_chunk_lightning_attn
-
-        out = naive_chunk_lightning_attn(
-            q,
-            k,
-            v,
-            log_decay,
-            scale=1.0,
-            initial_state=initial_state,
-            output_final_state=output_final_state,
-            chunk_size=chunk_size,
-        )
-    o, state = out if isinstance(out, tuple) else (out, None)
+    if chunk is None:
+        return batched_chunk_lightning_attn(q, k, v, log_decay, initial_state, output_final_state, chunk_size)
+    o, state = chunk(q, k, v, log_decay, scale=1.0, initial_state=initial_state, output_final_state=output_final_state)
     return o, (state.float() if state is not None else None)
+
+
+def batched_chunk_lightning_attn(
+    q: torch.Tensor,  # [B, T, H, K]
+    k: torch.Tensor,  # [B, T, H, K]
+    v: torch.Tensor,  # [B, T, H, V]
+    log_decay: torch.Tensor,  # [H]
+    initial_state: torch.Tensor | None = None,  # [B, H, K, V]
+    output_final_state: bool = False,
+    chunk_size: int = 64,
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Pure-torch chunked lightning attention, batched over sequences and heads (the CPU path; autograd-able).
+
+    Per chunk of n tokens with 0-based rows i, j and carried state S (fp32), block-local exponents only:
+        o_i   = sum_{j<=i} lambda^(i-j) (q_i . k_j) v_j + lambda^(i+1) q_i S
+        S_new = lambda^n S + sum_j lambda^(n-1-j) k_j^T v_j
+    The same form as ``kernels.lightning_attn.naive_chunk_lightning_attn``, without its per-sequence Python loop.
+    """
+    B, T, H, K = q.shape
+    g = log_decay.detach().to(device=q.device, dtype=torch.float32)  # [H]
+    qf, kf, vf = (t.float().transpose(1, 2) for t in (q, k, v))  # [B, H, T, D]
+    state = (
+        initial_state.float() if initial_state is not None else q.new_zeros(B, H, K, v.shape[-1], dtype=torch.float32)
+    )
+    outs = []
+    for start in range(0, T, chunk_size):
+        qc, kc, vc = (t[:, :, start : start + chunk_size] for t in (qf, kf, vf))  # [B, H, n, D]
+        n = qc.shape[2]
+        idx = torch.arange(n, device=q.device, dtype=torch.float32)
+        diff = idx[:, None] - idx[None, :]  # [n, n]
+        mask = torch.where(diff >= 0, torch.exp(g[:, None, None] * diff.clamp(min=0)), 0.0)  # [H, n, n]
+        q_decay = torch.exp(g[:, None] * (idx + 1))[..., None]  # [H, n, 1]
+        k_decay = torch.exp(g[:, None] * (n - 1 - idx))[..., None]  # [H, n, 1]
+        intra = ((qc @ kc.transpose(-1, -2)) * mask) @ vc  # [B, H, n, V]
+        outs.append(intra + (qc * q_decay) @ state)
+        state = torch.exp(g * n)[:, None, None] * state + (kc * k_decay).transpose(-1, -2) @ vc
+    o = torch.cat(outs, dim=2).transpose(1, 2) if outs else v.float().clone()  # [B, T, H, V]
+    return o.to(q.dtype), (state if output_final_state else None)
 
 
 def lightning_decode_step(

@@ -9,7 +9,7 @@ from transformers import AutoConfig, AutoModelForCausalLM
 
 from kernels.lightning_attn import naive_recurrent_lightning_attn
 from pure_rl.models import LightningCache, LightningConfig, LightningForCausalLM
-from pure_rl.models.ops import lightning_attention, lightning_decode_step
+from pure_rl.models.ops import batched_chunk_lightning_attn, lightning_attention, lightning_decode_step
 from tests.pure_rl.models.tiny import HYBRID, tiny_config, tiny_model
 
 ARCHS = {"lightning": None, "hybrid": HYBRID}
@@ -57,6 +57,23 @@ def test_decode_step_is_the_fp32_recurrence():
     chunk_o, chunk_state = lightning_attention(q, k, v, log_decay, state0.clone(), True, chunk_size=4)
     torch.testing.assert_close(chunk_o, ref_o, rtol=1e-5, atol=1e-5)
     torch.testing.assert_close(chunk_state, ref_state, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize(("T", "chunk"), [(70, 16), (5, 64), (64, 64)])
+def test_batched_chunk_path_matches_the_recurrence_with_gradients(T, chunk):
+    B, H, K, V = 3, 4, 8, 6
+    q, k, v = (torch.randn(B, T, H, d, requires_grad=True) for d in (K, K, V))
+    h0 = torch.randn(B, H, K, V, requires_grad=True)
+    log_decay = -2 * torch.rand(H)
+    o, s = batched_chunk_lightning_attn(q, k, v, log_decay, h0, True, chunk_size=chunk)
+    ro, rs = naive_recurrent_lightning_attn(q, k, v, log_decay, initial_state=h0, output_final_state=True)
+    torch.testing.assert_close(o, ro, rtol=1e-5, atol=2e-5)
+    torch.testing.assert_close(s, rs, rtol=1e-5, atol=2e-5)
+    weights = torch.randn_like(o)
+    grads = torch.autograd.grad((o * weights).sum() + s.sum(), (q, k, v, h0))
+    ref = torch.autograd.grad((ro * weights).sum() + rs.sum(), (q, k, v, h0))
+    for got, want in zip(grads, ref):
+        torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-4)
 
 
 @pytest.mark.parametrize("arch", ARCHS)
