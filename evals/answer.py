@@ -163,7 +163,9 @@ def lm_eval_strict(text: str, variant: str = "gsm8k") -> str:
     ``variant``: ``gsm8k`` (``#### N``), ``gsm8k_cot`` / zero-shot CoT (``The answer is N.``), ``gsm8k_cot_llama``.
     """
     if variant not in LM_EVAL_STRICT:
-        raise ValueError(f"variant={variant!r} is not an lm-eval strict-match variant; valid: {', '.join(LM_EVAL_STRICT)}")
+        raise ValueError(
+            f"variant={variant!r} is not an lm-eval strict-match variant; valid: {', '.join(LM_EVAL_STRICT)}"
+        )
     matches = LM_EVAL_STRICT[variant].findall(text)
     if not matches:
         return INVALID

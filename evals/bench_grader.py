@@ -23,14 +23,27 @@ import random
 import re
 import statistics
 import time
-from typing import Callable
-
-from pure_rl.interfaces import Problem
+from collections.abc import Callable
 
 from evals.tasks import GSM8KTask, MATH500Task
 from evals.verifier import MathVerifier
+from pure_rl.interfaces import Problem
 
 Pair = tuple[str, str, bool, str]  # completion, gold, label, generator name
+
+
+def _spaced(gold: str) -> str | None:
+    """Spaces around operators and commas: ``"(3,\\frac{\\pi}{2})"`` -> ``"( 3 , \\frac{\\pi}{2})"``."""
+    spaced = re.sub(r"\s*([+=,<>]|(?<!^)-)\s*", r" \1 ", gold)
+    return f"Answer: \\boxed{{ {spaced} }}" if spaced != gold else None
+
+
+def _changed_digit(gold: str) -> str | None:
+    """The first digit plus one (mod 10): a near miss."""
+    m = re.search(r"\d", gold)
+    if m is None:
+        return None
+    return f"So the answer is $\\boxed{{{gold[: m.start()]}{(int(m.group()) + 1) % 10}{gold[m.end() :]}}}$."
 
 
 def _equal_forms(gold: str) -> list[tuple[str, Callable[[str], str | None]]]:
@@ -38,9 +51,12 @@ def _equal_forms(gold: str) -> list[tuple[str, Callable[[str], str | None]]]:
     forms: list[tuple[str, Callable[[str], str | None]]] = [
         ("boxed", lambda g: f"We compute step by step.\n\nSo the final answer is $\\boxed{{{g}}}$."),
         ("answer_is", lambda g: f"Adding these up gives the result. The answer is ${g}$."),
-        ("dfrac", lambda g: f"Thus $\\boxed{{{g.replace(chr(92) + 'frac', chr(92) + 'dfrac')}}}$" if "\\frac" in g else None),
+        (
+            "dfrac",
+            lambda g: f"Thus $\\boxed{{{g.replace(chr(92) + 'frac', chr(92) + 'dfrac')}}}$" if "\\frac" in g else None,
+        ),
         ("left_right", lambda g: f"\\boxed{{\\left({g[1:-1]}\\right)}}" if g[:1] == "(" and g[-1:] == ")" else None),
-        ("spaced", lambda g: (lambda t: f"Answer: \\boxed{{ {t} }}" if t != g else None)(re.sub(r"\s*([+=,<>]|(?<!^)-)\s*", r" \1 ", g))),
+        ("spaced", _spaced),
     ]
     if number:
         n = int(gold)
@@ -56,14 +72,20 @@ def _equal_forms(gold: str) -> list[tuple[str, Callable[[str], str | None]]]:
 
 
 def _near_misses(gold: str) -> list[tuple[str, Callable[[str], str | None]]]:
-    def change_digit(g: str) -> str | None:
-        m = re.search(r"\d", g)
-        return None if m is None else g[: m.start()] + str((int(m.group()) + 1) % 10) + g[m.end() :]
-
     forms: list[tuple[str, Callable[[str], str | None]]] = [
-        ("digit", lambda g: (lambda c: f"So the answer is $\\boxed{{{c}}}$." if c else None)(change_digit(g))),
-        ("plus_one", lambda g: f"Hence $\\boxed{{{g}+1}}$." if "," not in g and "=" not in g and "\\text" not in g else None),
-        ("negated", lambda g: f"Therefore $\\boxed{{-({g})}}$." if re.search(r"[1-9a-z]", g) and not re.search(r"[,=]|\\text", g) else None),
+        ("digit", _changed_digit),
+        (
+            "plus_one",
+            lambda g: f"Hence $\\boxed{{{g}+1}}$." if "," not in g and "=" not in g and "\\text" not in g else None,
+        ),
+        (
+            "negated",
+            lambda g: (
+                f"Therefore $\\boxed{{-({g})}}$."
+                if re.search(r"[1-9a-z]", g) and not re.search(r"[,=]|\\text", g)
+                else None
+            ),
+        ),
     ]
     if re.fullmatch(r"-?\d+", gold):
         forms.append(("off_by_one", lambda g: f"The answer is \\boxed{{{int(g) + 1}}}."))
@@ -76,7 +98,10 @@ def make_pairs(golds: list[str], per_gold: int, seed: int = 0) -> list[Pair]:
     pairs: list[Pair] = []
     n_equal = max(1, round(per_gold * 0.6))
     for gold in golds:
-        for forms, label, want in ((_equal_forms(gold), True, n_equal), (_near_misses(gold), False, per_gold - n_equal)):
+        for forms, label, want in (
+            (_equal_forms(gold), True, n_equal),
+            (_near_misses(gold), False, per_gold - n_equal),
+        ):
             made = [(name, f(gold)) for name, f in forms]
             made = [(name, text) for name, text in made if text is not None]
             for name, text in rng.sample(made, min(want, len(made))):
@@ -103,8 +128,16 @@ def _mv_init() -> None:
 def _summary(name: str, verdicts: list[bool], latencies: list[float], wall: float, labels: list[bool]) -> dict:
     qs = statistics.quantiles(latencies, n=100) if len(latencies) > 1 else [latencies[0]] * 99
     agree = sum(v == lab for v, lab in zip(verdicts, labels))
-    return {"grader": name, "items": len(verdicts), "wall_s": wall, "answers_per_s": len(verdicts) / wall,
-            "p50_ms": qs[49] * 1e3, "p99_ms": qs[98] * 1e3, "agreement": agree / len(labels), "agree_count": agree}
+    return {
+        "grader": name,
+        "items": len(verdicts),
+        "wall_s": wall,
+        "answers_per_s": len(verdicts) / wall,
+        "p50_ms": qs[49] * 1e3,
+        "p99_ms": qs[98] * 1e3,
+        "agreement": agree / len(labels),
+        "agree_count": agree,
+    }
 
 
 def run(per_gold: int, limit: int | None, workers: int, timeout: float, seed: int) -> dict:
@@ -119,7 +152,9 @@ def run(per_gold: int, limit: int | None, workers: int, timeout: float, seed: in
         start = time.perf_counter()
         verdicts = verifier.verify_batch(problems, completions)
         wall = time.perf_counter() - start
-        ours = _summary("MathVerifier", [bool(v.correct) for v in verdicts], [v.info["time_s"] for v in verdicts], wall, labels)
+        ours = _summary(
+            "MathVerifier", [bool(v.correct) for v in verdicts], [v.info["time_s"] for v in verdicts], wall, labels
+        )
         ours["timeouts"] = verifier.stats["timeouts"]
     results.append(ours)
 
@@ -134,7 +169,9 @@ def run(per_gold: int, limit: int | None, workers: int, timeout: float, seed: in
         start = time.perf_counter()
         pooled = pool.map(_mv_grade, list(zip(completions, gold_list)), chunksize=16)
         wall = time.perf_counter() - start
-    results.append(_summary(f"math-verify ({workers}-process pool)", [v for v, _ in pooled], [t for _, t in pooled], wall, labels))
+    results.append(
+        _summary(f"math-verify ({workers}-process pool)", [v for v, _ in pooled], [t for _, t in pooled], wall, labels)
+    )
 
     ours_v = [bool(v.correct) for v in verdicts]
     disagreements = [
@@ -142,9 +179,15 @@ def run(per_gold: int, limit: int | None, workers: int, timeout: float, seed: in
         for (c, g, lab, f), o, (m, _) in zip(pairs, ours_v, plain)
         if o != lab or m != lab
     ]
-    return {"pairs": len(pairs), "equal_forms": sum(labels), "near_misses": len(labels) - sum(labels),
-            "results": results, "speedup_vs_plain": results[0]["answers_per_s"] / results[1]["answers_per_s"],
-            "speedup_vs_pool": results[0]["answers_per_s"] / results[2]["answers_per_s"], "disagreements": disagreements}
+    return {
+        "pairs": len(pairs),
+        "equal_forms": sum(labels),
+        "near_misses": len(labels) - sum(labels),
+        "results": results,
+        "speedup_vs_plain": results[0]["answers_per_s"] / results[1]["answers_per_s"],
+        "speedup_vs_pool": results[0]["answers_per_s"] / results[2]["answers_per_s"],
+        "disagreements": disagreements,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -161,12 +204,18 @@ def main(argv: list[str] | None = None) -> int:
     print(f"pairs={report['pairs']} (equal forms {report['equal_forms']}, near misses {report['near_misses']})")
     print(f"{'grader':<30} {'answers/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'agreement':>10}")
     for r in report["results"]:
-        print(f"{r['grader']:<30} {r['answers_per_s']:>10.1f} {r['p50_ms']:>8.3f} {r['p99_ms']:>8.3f} "
-              f"{r['agreement']:>9.2%} ({r['agree_count']}/{report['pairs']})")
-    print(f"throughput ratio: {report['speedup_vs_plain']:.2f}x plain math-verify, "
-          f"{report['speedup_vs_pool']:.2f}x math-verify in a {args.workers}-process pool")
-    print(f"timeouts (ours): {report['results'][0]['timeouts']}; "
-          f"items where either grader disagrees with the label: {len(report['disagreements'])}")
+        print(
+            f"{r['grader']:<30} {r['answers_per_s']:>10.1f} {r['p50_ms']:>8.3f} {r['p99_ms']:>8.3f} "
+            f"{r['agreement']:>9.2%} ({r['agree_count']}/{report['pairs']})"
+        )
+    print(
+        f"throughput ratio: {report['speedup_vs_plain']:.2f}x plain math-verify, "
+        f"{report['speedup_vs_pool']:.2f}x math-verify in a {args.workers}-process pool"
+    )
+    print(
+        f"timeouts (ours): {report['results'][0]['timeouts']}; "
+        f"items where either grader disagrees with the label: {len(report['disagreements'])}"
+    )
     if args.json:
         with open(args.json, "w", encoding="utf-8") as fh:
             json.dump(report, fh, indent=1, ensure_ascii=False)

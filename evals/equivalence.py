@@ -39,7 +39,24 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 MAX_FAST_LEN = 400  # longer strings skip the number fast path; they are solution texts, not answers
-_MATH_WORDS = {"pi", "sqrt", "frac", "infty", "inf", "cdot", "times", "log", "ln", "sin", "cos", "tan", "and", "or", "i", "e"}
+_MATH_WORDS = {
+    "pi",
+    "sqrt",
+    "frac",
+    "infty",
+    "inf",
+    "cdot",
+    "times",
+    "log",
+    "ln",
+    "sin",
+    "cos",
+    "tan",
+    "and",
+    "or",
+    "i",
+    "e",
+}
 _UNIT_WORD = re.compile(
     r"^(.*?[\d}])(?:\s*\\(?:text|mbox|mathrm|textbf)\{\s*([a-zA-Z][a-zA-Z\s.]*)\}|\s+([a-zA-Z]{2,}(?:\s+[a-zA-Z]{2,}){0,2}))"
     r"(?:\^?\{?[23]\}?)?$"
@@ -90,17 +107,21 @@ def _balanced(s: str) -> bool:
 
 
 def drop_layout(s: str) -> str:
-    """Remove sizing and spacing macros: ``"\\left( 1,\\! 2 \\right)"`` -> ``"( 1, 2 )"``, ``"1\\,000"`` -> ``"1000"``."""
+    """Remove sizing and spacing macros: ``"\\left( 1,\\! 2 \\right)"`` -> ``"( 1, 2 )"``; as thousands separators
+    ``"1\\,000"`` -> ``"1000"`` and ``"32,\\!348"`` -> ``"32,348"``; a matrix row break ``\\\\ `` is kept."""
     s = re.sub(r"\\(?:left|right|big|Big|bigg|Bigg)(?![a-zA-Z])", "", s)
     s = re.sub(r"\\(?:displaystyle|quad|qquad)(?![a-zA-Z])", " ", s)
     s = re.sub(r"(?<=\d)\\[,;: ](?=\d{3})", "", s)
-    return re.sub(r"\\[!,;: ]", " ", s)
+    s = re.sub(r"(?<=\d),\\!\s*(?=\d{3}(?!\d))", ",", s)
+    return re.sub(r"(?<!\\)\\[!,;: ]", " ", s)
 
 
 def canonical_macros(s: str) -> str:
-    """``\\dfrac``/``\\tfrac``/``\\cfrac`` -> ``\\frac``; ``^{9}`` -> ``^9``; ``{,}`` thousands go: ``"14{,}916"`` -> ``"14916"``."""
+    """``\\dfrac``/``\\tfrac``/``\\cfrac`` -> ``\\frac``; ``^{9}`` -> ``^9``; ``\\mathrm{e}`` -> ``e`` (math-verify stops
+    reading at it); ``{,}`` thousands go: ``"14{,}916"`` -> ``"14916"``."""
     s = re.sub(r"\\[dtc]frac(?![a-zA-Z])", r"\\frac", s)
     s = re.sub(r"\^\{(\w)\}", r"^\1", s)
+    s = re.sub(r"\\(?:mathrm|mathit|text|operatorname)\{([a-zA-Z])\}", r"\1", s)
     return s.replace("{,}", "")
 
 
@@ -204,7 +225,7 @@ def number_value(text: str) -> Fraction | None:
     (``"1,000"``), and ``"32,349"`` left after removing spaces from ``"32, 349"`` is a list, not a number.
     """
     s = text.replace(" ", "")
-    s = s[1:] if s.startswith("+") else s
+    s = s.removeprefix("+")
     m = _REPEATING.fullmatch(s)
     if m:  # 0.1\overline{6} = 0.1 + 0.0666... = 1/10 + 6/90
         sign, whole, fixed, rep = m.groups()
@@ -443,7 +464,7 @@ def is_bare_answer(s: str) -> bool:
     if len(s) > MAX_FAST_LEN:
         return False
     inner = strip_delimiters(s)
-    if any(t in inner for t in ("$", "\\(", "\\[", "\\boxed", "\\fbox", "\n")):
+    if any(t in inner for t in ("$", "\\(", "\\[", "\\boxed", "\\fbox", "\n", "####")):
         return False
     return len(re.findall(r"[a-zA-Z]{2,}", re.sub(r"\\[a-zA-Z]+", "", inner))) < 3
 
@@ -470,7 +491,10 @@ def _math_verify(pred: str, gold: str, timeout: float) -> bool:
                 return True
             if gold_parsed and pred_parsed and (p, g) == attempts[-1]:
                 return False  # both normalised answers parsed: the raw strings would say the same, twice as slowly
-    gold_parsed, pred_parsed = parse(_delimited(gold), parsing_timeout=secs), parse(_delimited(pred), parsing_timeout=secs)
+    gold_parsed, pred_parsed = (
+        parse(_delimited(gold), parsing_timeout=secs),
+        parse(_delimited(pred), parsing_timeout=secs),
+    )
     return bool(gold_parsed and pred_parsed and verify(gold_parsed, pred_parsed, timeout_seconds=secs))
 
 

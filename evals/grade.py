@@ -16,11 +16,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from pure_rl.interfaces import Problem
-
 from evals.answer import lm_eval_exact_match, lm_eval_flexible, lm_eval_strict
 from evals.tasks import GSM8KTask, MATH500Task
 from evals.verifier import MathVerifier
+from pure_rl.interfaces import Problem
 
 TASKS = {"gsm8k": GSM8KTask, "math500": MATH500Task}
 COMPLETION_KEYS = ("completion", "prediction", "response", "output")
@@ -63,7 +62,9 @@ def attach_problems(rows: list[dict[str, Any]], task_name: str, data_path: str |
             continue
         index = int(row.get("index", line))
         if not 0 <= index < len(problems):
-            raise ValueError(f"prediction {line}: index {index} is outside the {task_name} test set (0..{len(problems) - 1})")
+            raise ValueError(
+                f"prediction {line}: index {index} is outside the {task_name} test set (0..{len(problems) - 1})"
+            )
         pairs.append((problems[index], completion))
     return pairs
 
@@ -93,10 +94,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m evals.grade", description=__doc__.split("\n\n")[0])
     parser.add_argument("predictions", type=Path, help="JSONL of model outputs")
     parser.add_argument("--task", choices=sorted(TASKS), required=True)
-    parser.add_argument("--data-path", default=None, help="local JSONL of the task's test split (default: shared copy / hub)")
+    parser.add_argument(
+        "--data-path", default=None, help="local JSONL of the task's test split (default: shared copy / hub)"
+    )
     parser.add_argument("--timeout", type=float, default=5.0, help="hard per-item grading timeout, seconds")
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--style", default="auto", help="answer extraction style (auto, boxed, gsm8k, answer_is, last_number)")
+    parser.add_argument(
+        "--style", default="auto", help="answer extraction style (auto, boxed, gsm8k, answer_is, last_number)"
+    )
     parser.add_argument("--no-math-verify", action="store_true", help="skip the plain math-verify comparison column")
     parser.add_argument("--show", type=int, default=20, help="disagreement rows to print")
     parser.add_argument("--out", type=Path, default=None, help="write per-item verdicts (JSONL) here")
@@ -113,9 +118,18 @@ def main(argv: list[str] | None = None) -> int:
     for (problem, completion), verdict in zip(pairs, verdicts):
         strict, flexible = lm_eval_verdicts(completion, problem.answer or "")
         mv = None if args.no_math_verify else math_verify_verdict(completion, problem.answer or "")
-        rows.append({"id": problem.id, "gold": problem.answer, "extracted": verdict.info.get("extracted"),
-                     "correct": verdict.correct, "reason": verdict.info.get("reason"),
-                     "lm_eval_strict": strict, "lm_eval_flexible": flexible, "math_verify": mv})
+        rows.append(
+            {
+                "id": problem.id,
+                "gold": problem.answer,
+                "extracted": verdict.info.get("extracted"),
+                "correct": verdict.correct,
+                "reason": verdict.info.get("reason"),
+                "lm_eval_strict": strict,
+                "lm_eval_flexible": flexible,
+                "math_verify": mv,
+            }
+        )
     n = len(rows)
     ours = sum(bool(r["correct"]) for r in rows)
     timeouts = sum(r["reason"] == "timeout" for r in rows)
@@ -134,8 +148,10 @@ def main(argv: list[str] | None = None) -> int:
         header = {"lm_eval_strict": "strict", "lm_eval_flexible": "flex", "math_verify": "m-v"}
         print(f"{'id':<28} {'gold':<20} {'extracted':<20} ours " + " ".join(f"{header[k]:>6}" for k in others))
         for r in disagreements[: args.show]:
-            flags = " ".join(f"{'-' if r[k] is None else int(bool(r[k]))!s:>4}" for k in ["correct"]) + " " + " ".join(
-                f"{int(bool(r[k])):>6}" for k in others
+            flags = (
+                " ".join(f"{'-' if r[k] is None else int(bool(r[k]))!s:>4}" for k in ["correct"])
+                + " "
+                + " ".join(f"{int(bool(r[k])):>6}" for k in others)
             )
             print(f"{_short(r['id']):<28} {_short(r['gold'], 20):<20} {_short(r['extracted'], 20):<20} {flags}")
     if args.out:

@@ -29,13 +29,13 @@ import subprocess
 import sys
 import time
 from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
-from typing import Any, Sequence
-
-from pure_rl.interfaces import Problem, Verdict
+from typing import Any
 
 from evals.answer import STYLES, extract_answer
+from pure_rl.interfaces import Problem, Verdict
 
 _KILL_GRACE_S = 0.2
 _START_TIMEOUT_S = 60.0
@@ -63,8 +63,13 @@ def _worker_entry(read_fd: str, write_fd: str, memory_mb: str, style: str, timeo
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
     except (OSError, AttributeError):
         pass
-    _worker_main(Connection(int(read_fd), writable=False), Connection(int(write_fd), readable=False),
-                 int(memory_mb), style, float(timeout))
+    _worker_main(
+        Connection(int(read_fd), writable=False),
+        Connection(int(write_fd), readable=False),
+        int(memory_mb),
+        style,
+        float(timeout),
+    )
 
 
 def _worker_main(inbox: Connection, outbox: Connection, memory_mb: int, style: str, timeout: float) -> None:
@@ -75,8 +80,9 @@ def _worker_main(inbox: Connection, outbox: Connection, memory_mb: int, style: s
         limit = memory_mb * 2**20
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     logging.getLogger("math_verify").setLevel(logging.CRITICAL)
-    import evals.equivalence  # noqa: F401  (warm sympy + math-verify before the first timed item)
     import math_verify  # noqa: F401
+
+    import evals.equivalence  # noqa: F401  (warm sympy + math-verify before the first timed item)
 
     outbox.send(("ready", os.getpid()))
     while True:
@@ -90,9 +96,11 @@ def _worker_main(inbox: Connection, outbox: Connection, memory_mb: int, style: s
         try:
             result = grade_one(completion, gold, style, timeout)
         except MemoryError:
-            outbox.send((key, {"correct": False, "extracted": None, "reason": "error: MemoryError (worker memory cap)"}))
+            outbox.send(
+                (key, {"correct": False, "extracted": None, "reason": "error: MemoryError (worker memory cap)"})
+            )
             return
-        except Exception as exc:  # one bad item must not take the worker (and the batch) down
+        except Exception as exc:  # noqa: BLE001  (one bad item must not take the worker, and the batch, down)
             msg = f"error: {type(exc).__name__}: {str(exc)[:200]}"
             result = {"correct": False, "extracted": None, "reason": msg}
         outbox.send((key, result))
@@ -147,7 +155,9 @@ class MathVerifier:
     def verify_batch(self, problems: Sequence[Problem], completions: Sequence[str]) -> list[Verdict]:
         """One verdict per (problem, completion), in order; never raises for a bad item."""
         if len(problems) != len(completions):
-            raise ValueError(f"problems ({len(problems)}) and completions ({len(completions)}) must have the same length")
+            raise ValueError(
+                f"problems ({len(problems)}) and completions ({len(completions)}) must have the same length"
+            )
         verdicts: list[Verdict | None] = [None] * len(problems)
         todo: dict[tuple, list[int]] = {}
         payload: dict[tuple, tuple[str, str]] = {}
@@ -181,7 +191,7 @@ class MathVerifier:
         """PIDs of the live worker processes (for monitoring and leak tests)."""
         return [w.process.pid for w in self._pool if w.process.poll() is None]
 
-    def __enter__(self) -> "MathVerifier":
+    def __enter__(self) -> MathVerifier:  # noqa: PYI034  (py3.10 target: no typing.Self)
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -190,7 +200,7 @@ class MathVerifier:
     def __del__(self) -> None:
         try:
             self.close()
-        except Exception:  # interpreter shutdown: modules may already be gone
+        except Exception:  # noqa: BLE001, S110  (interpreter shutdown: modules may already be gone)
             pass
 
     # -- items ------------------------------------------------------------------------------------------------------
@@ -217,7 +227,13 @@ class MathVerifier:
     @staticmethod
     def _verdict(result: dict[str, Any], gold: str, elapsed: float, cached: bool) -> Verdict:
         correct = bool(result["correct"])
-        info = {"extracted": result["extracted"], "gold": gold, "reason": result["reason"], "time_s": elapsed, "cached": cached}
+        info = {
+            "extracted": result["extracted"],
+            "gold": gold,
+            "reason": result["reason"],
+            "time_s": elapsed,
+            "cached": cached,
+        }
         return Verdict(correct, 1.0 if correct else 0.0, info)
 
     def _remember(self, key: tuple, result: dict[str, Any]) -> None:
@@ -236,7 +252,10 @@ class MathVerifier:
         env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p))
         args = [str(to_worker_r), str(from_worker_w), str(self.memory_mb), self.style, repr(self.timeout)]
         process = subprocess.Popen(
-            [sys.executable, "-c", _WORKER_CMD, *args], pass_fds=(to_worker_r, from_worker_w), env=env, stdin=subprocess.DEVNULL
+            [sys.executable, "-c", _WORKER_CMD, *args],
+            pass_fds=(to_worker_r, from_worker_w),
+            env=env,
+            stdin=subprocess.DEVNULL,
         )
         os.close(to_worker_r)
         os.close(from_worker_w)
