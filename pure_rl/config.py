@@ -42,6 +42,7 @@ class TinyModelConfig:
     num_layers: int = 2  # transformer blocks
     num_heads: int = 4  # attention heads
     intermediate_size: int = 384  # MLP width
+    vocab_size: int = 400  # byte-level BPE vocabulary trained offline on the task's text (>= 259: bytes + specials)
 
 
 @dataclass
@@ -258,6 +259,7 @@ def validate_config(cfg: Config) -> None:
     _check(cfg.train.steps >= 0, f"train.steps must be >= 0, got {cfg.train.steps}")
     _check(cfg.model.dtype in ("float32", "bfloat16", "float16"), f"model.dtype must be float32, bfloat16 or float16, got {cfg.model.dtype!r}")
     _check(cfg.model.lora.r >= 0, f"model.lora.r must be >= 0, got {cfg.model.lora.r}")
+    _check(cfg.model.tiny.vocab_size >= 300, f"model.tiny.vocab_size must be >= 300 (256 bytes + specials + merges such as the step separator), got {cfg.model.tiny.vocab_size}")
     _check(cfg.model.tiny.arch in ("llama", "lightning"), f"model.tiny.arch must be llama or lightning, got {cfg.model.tiny.arch!r}")
     _check(0 <= cfg.model.warm_start.demo_error_rate <= 1, "model.warm_start.demo_error_rate must be in [0, 1]")
     _check(cfg.train.device in ("auto", "cpu", "cuda"), f"train.device must be auto, cpu or cuda, got {cfg.train.device!r}")

@@ -62,6 +62,7 @@ class JumpDetector:
 
     factor: float = 3.0
     warmup: int = 5
+    min_delta: float = 0.05  # moves smaller than this (absolute) or than 10% of the mean never warn
     decay: float = 0.9
     _mean: dict[str, float] = field(default_factory=dict)
     _var: dict[str, float] = field(default_factory=dict)
@@ -76,7 +77,7 @@ class JumpDetector:
             n = self._count.get(key, 0)
             mean, var = self._mean.get(key, x), self._var.get(key, 0.0)
             std = math.sqrt(var)
-            if n >= self.warmup and abs(x - mean) > self.factor * max(std, 0.02 * max(abs(mean), 1e-3)):
+            if n >= self.warmup and abs(x - mean) > max(self.factor * std, 0.1 * abs(mean), self.min_delta):
                 warnings.append(f"{key} jumped to {x:.3g} (running mean {mean:.3g}, std {std:.3g})")
             delta = x - mean
             mean = mean + (1 - self.decay) * delta

@@ -15,22 +15,29 @@ from pure_rl.config import LoRAConfig, ModelConfig, TinyModelConfig
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 SPECIAL_TOKENS = ["<pad>", "<bos>", "<eos>"]
+# Qwen2-style pre-tokenisation: punctuation keeps its trailing newlines and newline runs stay whole, so the
+# step separator "\n\n" (and merged forms such as ".\n\n") become single tokens, as in real LLM tokenizers.
+PRETOKENIZE_PATTERN = (
+    r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"
+)
 
 
 class ModelLoadError(RuntimeError):
     """The model could not be found or loaded; the message says what to set."""
 
 
-def build_tokenizer(corpus: Sequence[str], vocab_size: int = 160) -> Any:
+def build_tokenizer(corpus: Sequence[str], vocab_size: int = 400) -> Any:
     """A byte-level BPE trained on ``corpus`` with single-digit tokens, wrapped as a transformers tokenizer."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
     tok = Tokenizer(models.BPE())
     # Single-digit tokens make arithmetic learnable by a tiny model; ByteLevel keeps every string encodable.
-    tok.pre_tokenizer = pre_tokenizers.Sequence(
-        [pre_tokenizers.Digits(individual_digits=True), pre_tokenizers.ByteLevel(add_prefix_space=False)]
-    )
+    tok.pre_tokenizer = pre_tokenizers.Sequence([
+        pre_tokenizers.Digits(individual_digits=True),
+        pre_tokenizers.Split(Regex(PRETOKENIZE_PATTERN), behavior="isolated"),
+        pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
+    ])
     tok.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
         vocab_size=vocab_size, special_tokens=SPECIAL_TOKENS, initial_alphabet=pre_tokenizers.ByteLevel.alphabet()

@@ -68,7 +68,7 @@ def warm_start_policy(cfg: Config) -> tuple[torch.nn.Module, Any]:
         raise ValueError(f"model.name=tiny needs a task with demonstrations(); task {cfg.task.name!r} has none")
     rng = random.Random(cfg.seed)
     corpus = [p + s for p, s in task.demonstrations(2000, ws.demo_error_rate, rng)]
-    tokenizer = build_tokenizer(corpus)
+    tokenizer = build_tokenizer(corpus, cfg.model.tiny.vocab_size)
     torch.manual_seed(cfg.seed)
     model = build_tiny_model(cfg.model.tiny, tokenizer)
     if ws.steps > 0:
