@@ -1,4 +1,4 @@
-"""Grader benchmark: ``python -m evals.bench_grader [--per-gold 6] [--limit N] [--workers 2] [--json OUT]``.
+"""Grader benchmark: ``python -m evals.bench_grader [--per-gold 6] [--limit N] [--tasks gsm8k,math500] [--json OUT]``.
 
 Builds labelled (completion, gold) pairs from the GSM8K test and MATH-500 reference answers in ``../shared/data``:
 for every gold, equal forms (boxed, "The answer is", ``\\dfrac``, ``\\left(``/``\\right)``, spaces around operators, thousands separators,
@@ -34,6 +34,8 @@ Pair = tuple[str, str, bool, str]  # completion, gold, label, generator name
 
 def _spaced(gold: str) -> str | None:
     """Spaces around operators and commas: ``"(3,\\frac{\\pi}{2})"`` -> ``"( 3 , \\frac{\\pi}{2})"``."""
+    if re.search(r"\d,(?:\\!)?\s*\d{3}", gold):
+        return None  # "58 , 500" is a list, not a spaced 58,500
     spaced = re.sub(r"\s*([+=,<>]|(?<!^)-)\s*", r" \1 ", gold)
     return f"Answer: \\boxed{{ {spaced} }}" if spaced != gold else None
 
@@ -140,8 +142,10 @@ def _summary(name: str, verdicts: list[bool], latencies: list[float], wall: floa
     }
 
 
-def run(per_gold: int, limit: int | None, workers: int, timeout: float, seed: int) -> dict:
-    golds = [p.answer for p in GSM8KTask().load("test", limit)] + [p.answer for p in MATH500Task().load("test", limit)]
+def run(per_gold: int, limit: int | None, workers: int, timeout: float, seed: int, tasks: tuple[str, ...]) -> dict:
+    golds = []
+    for task in tasks:
+        golds += [p.answer for p in {"gsm8k": GSM8KTask, "math500": MATH500Task}[task]().load("test", limit)]
     pairs = make_pairs([g for g in golds if g], per_gold, seed)
     completions, gold_list, labels = [p[0] for p in pairs], [p[1] for p in pairs], [p[2] for p in pairs]
     problems = [Problem(str(i), "", "", g) for i, g in enumerate(gold_list)]
@@ -197,10 +201,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--timeout", type=float, default=5.0)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--tasks", default="gsm8k,math500", help="comma-separated gold sources: gsm8k, math500")
     parser.add_argument("--json", default=None, help="write the full report (with disagreements) here")
     args = parser.parse_args(argv)
     logging.getLogger("math_verify").setLevel(logging.CRITICAL)
-    report = run(args.per_gold, args.limit, args.workers, args.timeout, args.seed)
+    tasks = tuple(t.strip() for t in args.tasks.split(",") if t.strip())
+    unknown = set(tasks) - {"gsm8k", "math500"}
+    if unknown or not tasks:
+        parser.error(f"--tasks={args.tasks!r}: valid names are gsm8k, math500")
+    report = run(args.per_gold, args.limit, args.workers, args.timeout, args.seed, tasks)
     print(f"pairs={report['pairs']} (equal forms {report['equal_forms']}, near misses {report['near_misses']})")
     print(f"{'grader':<30} {'answers/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'agreement':>10}")
     for r in report["results"]:

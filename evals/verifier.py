@@ -80,10 +80,8 @@ def _worker_main(inbox: Connection, outbox: Connection, memory_mb: int, style: s
         limit = memory_mb * 2**20
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     logging.getLogger("math_verify").setLevel(logging.CRITICAL)
-    import math_verify  # noqa: F401
-
-    import evals.equivalence  # noqa: F401  (warm sympy + math-verify before the first timed item)
-
+    # Warm sympy, math-verify and its ANTLR LaTeX parser (about a second) before the first timed item.
+    grade_one("\\boxed{\\frac{\\sqrt{2}}{2}}", "\\sqrt{2}/2", "boxed", timeout)
     outbox.send(("ready", os.getpid()))
     while True:
         try:
