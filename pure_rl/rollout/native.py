@@ -275,6 +275,8 @@ class NativeRolloutEngine:
         if self.cuda_graphs:
             graphed = self._graphs.get(batch)
             if graphed is None:
+                # One graph at a time: each holds a full set of static states (RL batch sizes rarely change).
+                self._graphs.clear()
                 graphed = self._graphs[batch] = _GraphedDecodeStep(self.model, cache, batch, self.device)
             graphed.load(cache)
             return graphed
