@@ -4,7 +4,8 @@ Public API (stable):
 
 - ``MathVerifier(timeout=5.0, workers=2, style="auto", memory_mb=2048, cache_size=100_000, max_tasks_per_worker=20_000)``
   - ``verifier(problem, completion) -> Verdict``; ``verifier.verify_batch(problems, completions) -> list[Verdict]``
-    (exactly one verdict per input, in input order); ``verifier.close()`` (also a context manager).
+    (exactly one verdict per input, in input order; calls from several threads are serialised);
+    ``verifier.close()`` (also a context manager). ``problem`` may also be the gold answer string itself.
   - Gold is ``problem.answer``; ``None`` gives ``Verdict(None, None)`` (no ground truth: neutral, masked by the trainer).
   - ``Verdict.info``: ``extracted`` (the answer found, or None), ``gold``, ``reason`` (``equal``, ``not_equal``, ``no_answer``,
     ``timeout``, ``crash``, ``error: ...``, ``invalid_input: ...``, ``no_gold``), ``time_s`` (wall time from dispatch to verdict),
@@ -27,6 +28,7 @@ import logging
 import os
 import subprocess
 import sys
+import threading
 import time
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -104,6 +106,11 @@ def _worker_main(inbox: Connection, outbox: Connection, memory_mb: int, style: s
         outbox.send((key, result))
 
 
+def _early_info(reason: str) -> dict[str, Any]:
+    """``Verdict.info`` for items decided before any worker sees them (bad input, no gold)."""
+    return {"extracted": None, "gold": None, "reason": reason, "time_s": 0.0, "cached": False}
+
+
 @dataclass
 class _Worker:
     process: subprocess.Popen
@@ -143,6 +150,7 @@ class MathVerifier:
         self._pool: list[_Worker] = []
         self._cache: OrderedDict[tuple, dict[str, Any]] = OrderedDict()
         self._start_failures = 0
+        self._lock = threading.Lock()  # one batch at a time: the pool and the cache are not shared between threads
         self.stats = {"timeouts": 0, "crashes": 0, "cache_hits": 0, "restarts": 0}
 
     # -- public API -------------------------------------------------------------------------------------------------
@@ -156,6 +164,10 @@ class MathVerifier:
             raise ValueError(
                 f"problems ({len(problems)}) and completions ({len(completions)}) must have the same length"
             )
+        with self._lock:
+            return self._verify_batch(problems, completions)
+
+    def _verify_batch(self, problems: Sequence[Problem], completions: Sequence[str]) -> list[Verdict]:
         verdicts: list[Verdict | None] = [None] * len(problems)
         todo: dict[tuple, list[int]] = {}
         payload: dict[tuple, tuple[str, str]] = {}
@@ -209,13 +221,13 @@ class MathVerifier:
             completion = bytes(completion).decode("utf-8", errors="replace")
         if not isinstance(completion, str):
             reason = f"invalid_input: completion must be str, got {type(completion).__name__}"
-            return "", "", Verdict(False, 0.0, {"extracted": None, "gold": None, "reason": reason})
+            return "", "", Verdict(False, 0.0, _early_info(reason))
         gold = getattr(problem, "answer", None) if not isinstance(problem, str) else problem
         if gold is None:
             if not hasattr(problem, "answer") and not isinstance(problem, str):
                 reason = f"invalid_input: problem must be a Problem with .answer, got {type(problem).__name__}"
-                return "", "", Verdict(False, 0.0, {"extracted": None, "gold": None, "reason": reason})
-            return "", "", Verdict(None, None, {"extracted": None, "gold": None, "reason": "no_gold"})
+                return "", "", Verdict(False, 0.0, _early_info(reason))
+            return "", "", Verdict(None, None, _early_info("no_gold"))
         return str(gold), completion, None
 
     def _key(self, text: str, gold: str) -> tuple:

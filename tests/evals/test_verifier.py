@@ -200,3 +200,18 @@ def test_grade_one_in_process():
         "reason": "equal",
     }
     assert grade_one("nothing", "1")["reason"] == "no_answer"
+
+
+def test_concurrent_batches_are_serialised(verifier):
+    from concurrent.futures import ThreadPoolExecutor
+
+    def batch(offset):
+        problems = [problem(str(offset + i)) for i in range(20)]
+        return verifier.verify_batch(problems, [f"\\boxed{{{offset + i}}}" for i in range(20)])
+
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(batch, [0, 100, 200, 300]))
+    for offset, verdicts in zip([0, 100, 200, 300], results):
+        assert [v.info["gold"] for v in verdicts] == [str(offset + i) for i in range(20)]
+        assert all(v.correct for v in verdicts)
+    assert set(verifier(problem(None), "x").info) == {"extracted", "gold", "reason", "time_s", "cached"}
