@@ -104,6 +104,15 @@ def test_stop_strings_cut_the_text_and_finish_the_row(tokenizer):
     assert batch.response_mask[1].sum() < free.response_mask[1].sum()
 
 
+def test_chat_template_is_applied_to_prompts():
+    tokenizer = tiny_tokenizer()
+    tokenizer.chat_template = "{% for m in messages %}<bos>U: {{ m['content'] }}\n{% endfor %}A:"
+    engine = make_engine(tokenizer, use_chat_template=True)
+    batch = engine.generate(PROBLEMS[:1], 1, SamplingParams(temperature=0.0, max_new_tokens=3))
+    assert batch.prompts == [f"<bos>U: {PROBLEMS[0].prompt}\nA:"]
+    assert batch.prompt_ids[0, 0] == tokenizer.bos_token_id
+
+
 def test_max_new_tokens_caps_every_row(tokenizer):
     engine = make_engine(tokenizer)
     batch = engine.generate(PROBLEMS, 2, SamplingParams(temperature=1.0, max_new_tokens=5, seed=0))

@@ -89,6 +89,16 @@ def test_generate_greedy_matches_a_manual_argmax_loop(arch):
     assert torch.equal(out, seq)
 
 
+def test_left_padded_generate_equals_unpadded_generate():
+    model = tiny_model(layer_types=HYBRID)
+    ids = torch.randint(3, 101, (1, 12))
+    padded = torch.cat([torch.zeros(1, 4, dtype=torch.long), ids], dim=1)
+    mask = torch.cat([torch.zeros(1, 4), torch.ones(1, 12)], dim=1).long()
+    plain = model.generate(ids, max_new_tokens=6, do_sample=False, pad_token_id=0)[:, 12:]
+    left = model.generate(padded, attention_mask=mask, max_new_tokens=6, do_sample=False, pad_token_id=0)[:, 16:]
+    assert torch.equal(plain, left)
+
+
 def test_beam_search_runs_and_reorder_selects_rows():
     model = tiny_model(layer_types=HYBRID)
     out = model.generate(torch.randint(3, 101, (2, 6)), max_new_tokens=5, num_beams=3, do_sample=False, pad_token_id=0)
