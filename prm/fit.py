@@ -31,7 +31,7 @@ class FitConfig:
     grad_accum: int = 1  # micro-batches accumulated per optimiser step
     grad_clip: float = 1.0  # max global gradient norm; 0 = off
     warmup_ratio: float = 0.0  # linear warm-up share of the steps, then linear decay to 0
-    mixed_precision: str = "no"  # no | bf16 | fp16 (accelerate's autocast)
+    mixed_precision: str = "fp32"  # fp32 (none) | bf16 | fp16 (accelerate's autocast)
     log_every: int = 10  # optimiser steps between log lines
 
 
@@ -44,8 +44,8 @@ def check_fit_config(cfg: FitConfig, section: str) -> None:
         problems.append(f"{section}.epochs must be > 0, got {cfg.epochs}")
     if cfg.batch_size < 1 or cfg.grad_accum < 1:
         problems.append(f"{section}.batch_size and {section}.grad_accum must be >= 1")
-    if cfg.mixed_precision not in ("no", "bf16", "fp16"):
-        problems.append(f"{section}.mixed_precision must be no, bf16 or fp16, got {cfg.mixed_precision!r}")
+    if cfg.mixed_precision not in ("fp32", "bf16", "fp16"):
+        problems.append(f"{section}.mixed_precision must be fp32, bf16 or fp16, got {cfg.mixed_precision!r}")
     if not 0 <= cfg.warmup_ratio < 1:
         problems.append(f"{section}.warmup_ratio must be in [0, 1), got {cfg.warmup_ratio}")
     if problems:
@@ -61,7 +61,7 @@ def fit(model: torch.nn.Module, dataset: Sequence[Any], collate: Callable[[list[
     check_fit_config(cfg, name)
     if not dataset:
         raise ValueError(f"{name}: the training set is empty")
-    accelerator = Accelerator(mixed_precision=cfg.mixed_precision, gradient_accumulation_steps=cfg.grad_accum, cpu=cpu)
+    accelerator = Accelerator(mixed_precision="no" if cfg.mixed_precision == "fp32" else cfg.mixed_precision, gradient_accumulation_steps=cfg.grad_accum, cpu=cpu)
     generator = torch.Generator().manual_seed(seed)
     loader = torch.utils.data.DataLoader(list(dataset), batch_size=cfg.batch_size, shuffle=True, collate_fn=collate,
                                          generator=generator)

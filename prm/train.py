@@ -84,8 +84,8 @@ class ClassifierConfig:
                                                                          intermediate_size=128))
     separator: str = "\n"  # inserted after each step; the label sits on its last token
     max_length: int = 1024  # tokens per example (longer ones keep their end)
-    stage1: FitConfig = field(default_factory=lambda: FitConfig(lr=1e-4, epochs=3.0))  # frozen backbone, head only
-    stage2: FitConfig = field(default_factory=lambda: FitConfig(lr=1e-6, epochs=1.0))  # all parameters
+    stage1: FitConfig = field(default_factory=lambda: FitConfig(lr=1e-4, epochs=3.0))  # frozen backbone, head only; epochs 0 skips
+    stage2: FitConfig = field(default_factory=lambda: FitConfig(lr=1e-6, epochs=1.0))  # all parameters; epochs 0 skips
 
 
 @dataclass
@@ -126,8 +126,10 @@ def validate(cfg: PRMTrainConfig) -> None:
     _check(not (cfg.value_model.loss == "bce" and cfg.value_model.activation != "sigmoid"),
            "value_model.loss=bce needs value_model.activation=sigmoid")
     _check(0 <= cfg.classifier.eval_fraction < 1, f"classifier.eval_fraction must be in [0, 1), got {cfg.classifier.eval_fraction}")
-    for section, fit_cfg in (("optim", cfg.optim), ("classifier.stage1", cfg.classifier.stage1),
-                             ("classifier.stage2", cfg.classifier.stage2)):
+    stages = (("optim", cfg.optim), ("classifier.stage1", cfg.classifier.stage1), ("classifier.stage2", cfg.classifier.stage2))
+    for section, fit_cfg in stages:
+        if section.startswith("classifier") and fit_cfg.epochs == 0:
+            continue  # a classifier stage with epochs 0 is skipped
         try:
             check_fit_config(fit_cfg, section)
         except ValueError as exc:

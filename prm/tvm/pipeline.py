@@ -22,11 +22,11 @@ from typing import Any, Sequence
 import torch
 
 from prm.fit import fit
-from prm.search import best_of_n, split_response
+from prm.search import aggregate_scores, split_response
 from prm.tvm.data import collate, load_paths, sample_and_label, save_paths
 from prm.tvm.model import TokenValueModel, ValueHeadConfig, lm_loss, value_loss
 from prm.tvm.scorer import TVMScorer
-from pure_rl.interfaces import SamplingParams, Verdict
+from pure_rl.interfaces import SamplingParams
 
 log = logging.getLogger(__name__)
 
@@ -87,36 +87,54 @@ def tvm_loss_fn(kind: str, activation: str, lm_coef: float):
     return loss_fn
 
 
-def majority_pick(verdicts: Sequence[Verdict]) -> int:
-    """Index of the first sample carrying the most common extracted answer (-1 when none has an answer)."""
-    answers = [v.info.get("extracted") for v in verdicts]
-    counts = Counter(a for a in answers if a is not None)
-    if not counts:
+def majority_pick(answers: Sequence[str | None], weights: Sequence[float] | None = None) -> int:
+    """Index of the first sample carrying the answer with the most votes (each vote weighted when ``weights`` is
+    given); -1 when no sample has an answer."""
+    votes: dict[str, float] = {}
+    for i, a in enumerate(answers):
+        if a is not None:
+            votes[a] = votes.get(a, 0.0) + (1.0 if weights is None else weights[i])
+    if not votes:
         return -1
-    top = max(counts.values())
-    return next(i for i, a in enumerate(answers) if a is not None and counts[a] == top)
+    top = max(votes.values())
+    return next(i for i, a in enumerate(answers) if a is not None and votes[a] == top)
 
 
 def selection_report(scorer: TVMScorer, engine: Any, verifier: Any, problems: Sequence[Any], n: int,
                      sampling: SamplingParams, separator: str, seed: int) -> dict[str, Any]:
-    """Accuracy of TVM best-of-n, majority voting and random selection over the same sampled candidates."""
+    """Accuracy of selecting one of ``n`` sampled candidates per problem, by several rules over the same samples.
+
+    tvm_best_of_n: highest TVM value at the last token; tvm_min_step: highest lowest step value (PURE's min);
+    tvm_weighted_vote: answer with the largest sum of last-token values; majority_vote: most frequent extracted
+    answer; random_pick: one seeded uniform pick per problem (random_expected: its expectation).
+    """
     batch = engine.generate(problems, n, sampling)
     verdicts = verifier.verify_batch(batch.problems, batch.responses)
     correct = [v.correct is True for v in verdicts]
-    candidates = [[split_response(batch.responses[g * n + j], separator) for j in range(n)] for g in range(len(problems))]
-    picks, _ = best_of_n(scorer, [p.prompt for p in problems], candidates, aggregate="last")
+    answers = [v.info.get("extracted") for v in verdicts]
+    steps = [split_response(r, separator) for r in batch.responses]
+    raw = scorer.score_steps([p.prompt for p in batch.problems], steps)
+    last = [aggregate_scores(r, scorer.score_range, "last") for r in raw]
+    low = [aggregate_scores(r, scorer.score_range, "min") for r in raw]
     rng = random.Random(seed)
-    hits = {"tvm_best_of_n": 0, "majority_vote": 0, "random_pick": 0, "oracle_pass_at_n": 0}
+    rules = ("tvm_best_of_n", "tvm_min_step", "tvm_weighted_vote", "majority_vote", "random_pick", "oracle_pass_at_n")
+    hits = dict.fromkeys(rules, 0)
     random_expected = 0.0
     for g in range(len(problems)):
-        group, group_verdicts = correct[g * n : (g + 1) * n], verdicts[g * n : (g + 1) * n]
-        m = majority_pick(group_verdicts)
-        hits["tvm_best_of_n"] += group[picks[g]]
-        hits["majority_vote"] += m >= 0 and group[m]
-        hits["random_pick"] += group[rng.randrange(n)]
-        hits["oracle_pass_at_n"] += any(group)
-        random_expected += sum(group) / n
-    report = {k: v / len(problems) for k, v in hits.items()}
+        sl = slice(g * n, (g + 1) * n)
+        ok, ans, v_last, v_low = correct[sl], answers[sl], last[sl], low[sl]
+        picks = {
+            "tvm_best_of_n": max(range(n), key=v_last.__getitem__),
+            "tvm_min_step": max(range(n), key=v_low.__getitem__),
+            "tvm_weighted_vote": majority_pick(ans, [(x + 1) / 2 for x in v_last]),
+            "majority_vote": majority_pick(ans),
+            "random_pick": rng.randrange(n),
+        }
+        for rule, i in picks.items():
+            hits[rule] += i >= 0 and ok[i]
+        hits["oracle_pass_at_n"] += any(ok)
+        random_expected += sum(ok) / n
+    report: dict[str, Any] = {k: v / len(problems) for k, v in hits.items()}
     report.update(random_expected=random_expected / len(problems), n=n, problems=len(problems),
                   sample_accuracy=sum(correct) / len(correct), sampling_seed=sampling.seed, pick_seed=seed)
     return report
