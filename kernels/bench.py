@@ -92,11 +92,26 @@ def bench_lightning_attn(args) -> dict[str, Any]:
     scale = D**-0.5
     g = lightning_slopes(H, 0, 24).to(dev)
     rows, missing = [], []
+    res: dict[str, Any] = {
+        "op": "lightning_attn",
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "device": torch.cuda.get_device_name(dev),
+        "versions": _versions(),
+        "copy_bandwidth_TBps": bw / 1e12,
+        "shape": {"tokens": args.tokens, "H": H, "D": D, "dtype": "bfloat16", "scale": scale},
+        "tuning": dict(chunk_mod.TUNING),
+        "rows": rows,
+    }
     for T in args.seqlens:
         B = args.tokens // T
         q, k, v = (torch.randn(B, T, H, D, device=dev, dtype=torch.bfloat16).requires_grad_() for _ in range(3))
         floor_ms = 8 * B * H * T * D / bw * 1e3
-        row: dict[str, Any] = {"T": T, "B": B, "floor_fwd_ms": floor_ms, "floor_fwd_ms_3TBps": 8 * B * H * T * D / 3e12 * 1e3}
+        row: dict[str, Any] = {
+            "T": T,
+            "B": B,
+            "floor_fwd_ms": floor_ms,
+            "floor_fwd_ms_3TBps": 8 * B * H * T * D / 3e12 * 1e3,
+        }
         ours = lambda q=q, k=k, v=v: chunk_lightning_attn(q, k, v, g, scale)[0]
         row["ours_fwd_ms"], row["ours_fwd_bwd_ms"] = _time_fwd_bwd(ours, [q, k, v])
         row["ours_fraction_of_floor"] = floor_ms / row["ours_fwd_ms"]
@@ -111,6 +126,7 @@ def bench_lightning_attn(args) -> dict[str, Any]:
                     row[f"{name}_error"] = f"{type(e).__name__}: {str(e)[:200]}"
         rows.append(row)
         print(json.dumps(row), flush=True)
+        _write(args.out, res)  # a run cut short by a time limit keeps the rows it finished
         q = k = v = None  # free before the next shape
         torch.cuda.empty_cache()
     # Decode: one token for B sequences, fp32 states updated in place.
@@ -122,20 +138,18 @@ def bench_lightning_attn(args) -> dict[str, Any]:
     decode["ratio_to_floor"] = step_ms / decode["floor_ms"]
     fwd = [r["ours_fwd_ms"] for r in rows]
     both = [r["ours_fwd_bwd_ms"] for r in rows]
-    return {
-        "op": "lightning_attn",
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "device": torch.cuda.get_device_name(dev),
-        "versions": _versions(),
-        "copy_bandwidth_TBps": bw / 1e12,
-        "shape": {"tokens": args.tokens, "H": H, "D": D, "dtype": "bfloat16", "scale": scale},
-        "tuning": dict(chunk_mod.TUNING),
-        "rows": rows,
-        "decode": decode,
-        "fwd_max_over_min": max(fwd) / min(fwd),
-        "fwd_bwd_max_over_min": max(both) / min(both),
-        "missing_peers": missing,
-    }
+    res.update(
+        decode=decode,
+        fwd_max_over_min=max(fwd) / min(fwd),
+        fwd_bwd_max_over_min=max(both) / min(both),
+        missing_peers=missing,
+    )
+    return res
+
+
+def _write(path: str, res: Any) -> None:
+    with open(path, "w") as f:
+        json.dump(res, f, indent=1)
 
 
 def sweep_lightning_attn(args) -> list[dict[str, Any]]:
@@ -148,9 +162,18 @@ def sweep_lightning_attn(args) -> list[dict[str, Any]]:
     g = lightning_slopes(H, 0, 24).to(dev)
     default = dict(chunk_mod.TUNING)
     configs = []
-    for bv, warps, stages in [(64, 4, 2), (64, 4, 3), (64, 8, 2), (32, 4, 2), (128, 8, 2)]:
-        for pps in (1, 2, 4):
-            configs.append(dict(default, block_v=bv, num_warps=warps, num_stages=stages, programs_per_sm=pps))
+    for c, bv, warps, stages in [
+        (64, 64, 4, 2),
+        (64, 128, 8, 2),
+        (64, 64, 8, 2),
+        (64, 32, 4, 2),
+        (32, 64, 4, 2),
+        (32, 128, 8, 2),
+        (32, 128, 4, 2),
+        (32, 64, 4, 3),
+    ]:
+        for pps in (2, 4):
+            configs.append(dict(default, chunk=c, block_v=bv, num_warps=warps, num_stages=stages, programs_per_sm=pps))
     results = []
     for T in (min(args.seqlens), max(args.seqlens)):
         B = args.tokens // T
@@ -176,8 +199,12 @@ def sweep_lightning_attn(args) -> list[dict[str, Any]]:
 def _versions() -> dict[str, str]:
     import triton
 
-    out = {"python": platform.python_version(), "torch": torch.__version__, "triton": triton.__version__,
-           "cuda": str(torch.version.cuda)}
+    out = {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "triton": triton.__version__,
+        "cuda": str(torch.version.cuda),
+    }
     for name in ("fla", "lightning_attn"):
         try:
             mod = __import__(name)
@@ -189,16 +216,28 @@ def _versions() -> dict[str, str]:
 
 def _print_table(res: dict[str, Any]) -> None:
     print(f"\n{res['device']}  {res['date']}  copy {res['copy_bandwidth_TBps']:.2f} TB/s  {res['versions']}")
-    cols = ["floor_fwd_ms", "ours_fwd_ms", "ours_fwd_bwd_ms", "ours_fraction_of_floor", "fla_fwd_ms", "fla_fwd_bwd_ms",
-            "lightning_attn_fwd_ms", "lightning_attn_fwd_bwd_ms", "sdpa_flash_fwd_ms", "sdpa_flash_fwd_bwd_ms"]
+    cols = [
+        "floor_fwd_ms",
+        "ours_fwd_ms",
+        "ours_fwd_bwd_ms",
+        "ours_fraction_of_floor",
+        "fla_fwd_ms",
+        "fla_fwd_bwd_ms",
+        "lightning_attn_fwd_ms",
+        "lightning_attn_fwd_bwd_ms",
+        "sdpa_flash_fwd_ms",
+        "sdpa_flash_fwd_bwd_ms",
+    ]
     print("T      B   " + " ".join(f"{c.replace('_ms', ''):>14}" for c in cols))
     for r in res["rows"]:
         cells = [f"{r[c]:14.3f}" if isinstance(r.get(c), float) else f"{'-':>14}" for c in cols]
         print(f"{r['T']:<6} {r['B']:<3} " + " ".join(cells))
     d = res["decode"]
-    print(f"decode step B={d['B']}: {d['step_ms'] * 1e3:.1f} us, floor {d['floor_ms'] * 1e3:.1f} us, "
-          f"x{d['ratio_to_floor']:.2f}; fwd max/min {res['fwd_max_over_min']:.3f}, "
-          f"fwd+bwd max/min {res['fwd_bwd_max_over_min']:.3f}")
+    print(
+        f"decode step B={d['B']}: {d['step_ms'] * 1e3:.1f} us, floor {d['floor_ms'] * 1e3:.1f} us, "
+        f"x{d['ratio_to_floor']:.2f}; fwd max/min {res['fwd_max_over_min']:.3f}, "
+        f"fwd+bwd max/min {res['fwd_bwd_max_over_min']:.3f}"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -208,13 +247,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--tokens", type=int, default=65536, help="B * T, fixed across T")
     p.add_argument("--heads", type=int, default=32)
     p.add_argument("--dim", type=int, default=128)
-    p.add_argument("--seqlens", type=lambda s: [int(x) for x in s.split(",")],
-                   default=[1024, 2048, 4096, 8192, 16384, 32768, 65536])
+    p.add_argument(
+        "--seqlens",
+        type=lambda s: [int(x) for x in s.split(",")],
+        default=[1024, 2048, 4096, 8192, 16384, 32768, 65536],
+    )
     p.add_argument("--decode-batch", type=int, default=64)
     p.add_argument("--sdpa-max-t", type=int, default=65536, help="skip SDPA above this T (it is quadratic)")
     p.add_argument("--no-peers", action="store_true", help="time only our kernels")
     p.add_argument("--sweep", action="store_true", help="time block/launch settings instead of the table")
-    p.add_argument("--tuning", type=json.loads, default=None, help='JSON overrides of chunk.TUNING, e.g. {"block_v": 32}')
+    p.add_argument(
+        "--tuning", type=json.loads, default=None, help='JSON overrides of chunk.TUNING, e.g. {"block_v": 32}'
+    )
     args = p.parse_args(argv)
     if args.tuning:
         from kernels.lightning_attn import chunk as chunk_mod
@@ -229,13 +273,15 @@ def main(argv: list[str] | None = None) -> int:
     if any(args.tokens % t for t in args.seqlens):
         p.error(f"--tokens {args.tokens} must be a multiple of every --seqlens value {args.seqlens}")
     if args.sweep:
-        res: Any = {"sweep": sweep_lightning_attn(args), "versions": _versions(),
-                    "device": torch.cuda.get_device_name(0)}
+        res: Any = {
+            "sweep": sweep_lightning_attn(args),
+            "versions": _versions(),
+            "device": torch.cuda.get_device_name(0),
+        }
     else:
         res = bench_lightning_attn(args)
         _print_table(res)
-    with open(args.out, "w") as f:
-        json.dump(res, f, indent=1)
+    _write(args.out, res)
     print(f"wrote {args.out}")
     return 0
 

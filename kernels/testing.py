@@ -35,7 +35,9 @@ def assert_close(name: str, ref: torch.Tensor, out: torch.Tensor | None, ratio: 
         raise AssertionError(f"{name}: relative RMSE {err:.3e} >= {ratio:.1e}")
 
 
-def new_output(shape: tuple[int, ...] | torch.Size, like: torch.Tensor, dtype: torch.dtype | None = None) -> torch.Tensor:
+def new_output(
+    shape: tuple[int, ...] | torch.Size, like: torch.Tensor, dtype: torch.dtype | None = None
+) -> torch.Tensor:
     """An uninitialised kernel output buffer; NaN-filled inside :func:`poisoned_outputs` so unwritten elements show."""
     out = torch.empty(shape, device=like.device, dtype=dtype or like.dtype)
     if _POISON:

@@ -27,13 +27,14 @@ __all__ = ["TUNING", "chunk_lightning_attn", "launch_chunk"]
 
 INTERPRET = os.environ.get("TRITON_INTERPRET") == "1"
 
-# Block shapes and launch settings for the GPU, chosen by `python -m kernels.bench lightning_attn --sweep`.
+# Block shapes and launch settings for the GPU: the best max-over-T forward time of the H100 sweep in
+# kernels/BENCHMARKS.md (`python -m kernels.bench lightning_attn --sweep`).
 TUNING: dict[str, int] = {
-    "chunk": 64,  # tokens per chunk (C)
+    "chunk": 32,  # tokens per chunk (C)
     "block_v": 64,  # columns of the state per program (BV)
     "num_warps": 4,
-    "num_stages": 2,
-    "programs_per_sm": 2,  # segments are added until the grid has about this many programs per SM
+    "num_stages": 3,
+    "programs_per_sm": 4,  # segments are added until the grid has about this many programs per SM
 }
 
 
@@ -44,6 +45,15 @@ def _mm(a, b, F32_DOT: tl.constexpr, DT: tl.constexpr):
         return tl.dot(a.to(tl.float32), b.to(tl.float32), input_precision="ieee")
     else:
         return tl.dot(a.to(DT), b.to(DT))
+
+
+@triton.jit
+def _mma(a, b, acc, F32_DOT: tl.constexpr, DT: tl.constexpr):
+    """acc + a @ b, accumulated in place in fp32."""
+    if F32_DOT:
+        return tl.dot(a.to(tl.float32), b.to(tl.float32), acc, input_precision="ieee")
+    else:
+        return tl.dot(a.to(DT), b.to(DT), acc)
 
 
 @triton.jit
@@ -197,30 +207,31 @@ def _chunk_attn_kernel(
                 )
                 S = S * tl.exp(gl * (len_p - off)) + part
                 off = off * 0.0
-        n_chunks = tl.cdiv(seg_end - seg_start, C)
+        # Addresses are a 64-bit segment base plus 32-bit offsets inside the segment's [tokens, D] slab of head i_h.
+        seg_rows = (seg_end - seg_start).to(tl.int32)
+        n_chunks = tl.cdiv(seg_rows, C)
+        q_seg = q + (seg_start * H + i_h) * DA
+        k_seg = k + (seg_start * H + i_h) * DA
+        v_seg = v + (seg_start * H + i_h) * DC + i_v * BV
+        o_seg = o + (seg_start * H + i_h) * DC + i_v * BV
+        offs_a = o_c[:, None] * (H * DA) + o_a[None, :]  # [C, BA]
+        offs_v = o_c[:, None] * (H * DC) + tl.arange(0, BV)[None, :]  # [C, BV]
         for ic in range(n_chunks):
             if REVERSE:
-                cs = seg_start + (n_chunks - 1 - ic) * C
+                cs = (n_chunks - 1 - ic) * C
             else:
-                cs = seg_start + ic * C
-            n = tl.minimum(seg_end - cs, C)
-            rows = cs + o_c
+                cs = ic * C
+            n = tl.minimum(seg_rows - cs, C)
             valid = o_c < n
-            qc = tl.load(
-                q + i_h * DA + rows[:, None] * (H * DA) + o_a[None, :],
-                mask=valid[:, None] & (o_a[None, :] < DA),
-                other=0.0,
-            )  # [C, BA]
-            kc = tl.load(
-                k + i_h * DA + rows[:, None] * (H * DA) + o_a[None, :],
-                mask=valid[:, None] & (o_a[None, :] < DA),
-                other=0.0,
-            )  # [C, BA]
-            vc = tl.load(
-                v + i_h * DC + rows[:, None] * (H * DC) + o_v[None, :],
-                mask=valid[:, None] & (o_v[None, :] < DC),
-                other=0.0,
-            )  # [C, BV]
+            mask_a = valid[:, None]
+            mask_v = valid[:, None]
+            if BA != DA:
+                mask_a = mask_a & (o_a[None, :] < DA)
+            if DC % BV != 0:
+                mask_v = mask_v & (o_v[None, :] < DC)
+            qc = tl.load(q_seg + cs * (H * DA) + offs_a, mask=mask_a, other=0.0)  # [C, BA]
+            kc = tl.load(k_seg + cs * (H * DA) + offs_a, mask=mask_a, other=0.0)  # [C, BA]
+            vc = tl.load(v_seg + cs * (H * DC) + offs_v, mask=mask_v, other=0.0)  # [C, BV]
             if REVERSE:
                 dist = o_c[None, :] - o_c[:, None]  # j - i
                 qexp = n - o_c - off
@@ -229,17 +240,16 @@ def _chunk_attn_kernel(
                 dist = o_c[:, None] - o_c[None, :]  # i - j
                 qexp = o_c + 1 - off
                 kexp = n - 1 - o_c
+            # Decays scale fp32 results (rows of q S) or the smaller operand (v), so q and k feed the dots as loaded.
+            qdec = tl.where(valid, tl.exp(gl * tl.maximum(qexp, 0.0)), 0.0)  # [C]
+            kdec = tl.where(valid, tl.exp(gl * tl.maximum(kexp, 0).to(tl.float32)), 0.0)  # [C]
             scores = _mm(qc, tl.trans(kc), F32_DOT, DT)  # [C, C]
             scores = tl.where(dist >= 0, scores * tl.exp(gl * tl.maximum(dist, 0).to(tl.float32)), 0.0)
-            qdec = tl.where(valid, tl.exp(gl * tl.maximum(qexp, 0.0)), 0.0)
-            kdec = tl.where(valid, tl.exp(gl * tl.maximum(kexp, 0).to(tl.float32)), 0.0)
-            out = _mm(scores, vc, F32_DOT, DT) + _mm(qc * qdec[:, None], S, F32_DOT, DT)  # [C, BV]
-            tl.store(
-                o + i_h * DC + rows[:, None] * (H * DC) + o_v[None, :],
-                (out * scale).to(DT),
-                mask=valid[:, None] & (o_v[None, :] < DC),
-            )
-            S = S * tl.exp(gl * (n - off)) + _mm(tl.trans(kc * kdec[:, None]), vc, F32_DOT, DT)
+            out = _mm(qc, S, F32_DOT, DT) * qdec[:, None]  # [C, BV]
+            out = _mma(scores, vc, out, F32_DOT, DT)  # one accumulator for the inter and intra terms
+            tl.store(o_seg + cs * (H * DC) + offs_v, (out * scale).to(DT), mask=mask_v)
+            S = S * tl.exp(gl * (n - off))
+            S = _mma(tl.trans(kc), vc * kdec[:, None], S, F32_DOT, DT)
             off = off * 0.0
         if STORE_HT:
             if REVERSE:
@@ -355,8 +365,8 @@ def chunk_lightning_attn(
     q, k [B, T, H, K]; v [B, T, H, V] (fp16 / bf16 / fp32, fp32 accumulation); log_decay [H] fp32 <= 0;
     initial_state [N, H, K, V]; varlen: B = 1 and cu_seqlens [N + 1] (FlashAttention convention).
     Returns o [B, T, H, V] in v's dtype and the final states [N, H, K, V] fp32 (None unless output_final_state).
-    Differentiable in q, k, v and initial_state (Triton forward and backward). segment_len (a multiple of 64) sets
-    the tokens each parallel program walks; by default it is picked so that the grid fills the GPU.
+    Differentiable in q, k, v and initial_state (Triton forward and backward). segment_len (a multiple of
+    TUNING["chunk"]) sets the tokens each parallel program walks; by default it is picked to fill the GPU.
     """
     N = check_inputs(q, k, v, log_decay, scale, initial_state, cu_seqlens)
     q, k, v = (t.contiguous() for t in (q, k, v))
