@@ -142,3 +142,15 @@ def test_chunked_prefill_then_recurrent_continuation_matches_one_pass():
     o2, s2 = fused_recurrent_lightning_attn(q[:, 77:], k[:, 77:], v[:, 77:], g, 1.0, s1, True)
     assert_close("o", o_full, torch.cat([o1, o2], 1), 1e-4)
     assert_close("final_state", s_full, s2, 1e-4)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("segment_len", [None, 512])
+def test_chunk_bf16_at_model_head_size_on_gpu(segment_len):
+    """bf16 tensor-core path at D = 128 (the interpreter runs fp32 dots), forward and backward, with segments."""
+    q, k, v, g, h0 = _inputs(2, 1500, 4, 128, 128, torch.bfloat16, [0.0, -0.01, -0.1, -1.0], seed=17)
+    with poisoned_outputs():
+        out = _run(chunk_lightning_attn, q, k, v, g, 128**-0.5, h0, segment_len=segment_len)
+    ref = _run(naive_chunk_lightning_attn, q, k, v, g, 128**-0.5, h0, upcast=True)
+    for name, r, o in zip(NAMES, ref, out):
+        assert_close(name, r, o, 1e-2)
