@@ -1,0 +1,148 @@
+"""Evaluation metrics: outcome of a sample, accuracy, unbiased pass@k, maj@k, bootstrap 95% confidence intervals.
+
+Public API (stable; ``evals.run`` and ``evals.report`` use it):
+
+- ``sample_outcome(verdict_or_record) -> "correct" | "wrong" | "timeout" | "infra"``: timeouts (the math grader's
+  ``timeout``/``crash``, Lean's wall-clock kill) and infrastructure failures (``correct=None``) are never wrong answers;
+  both are left out of every denominator and counted apart.
+- ``pass_at_k(n, c, k)``: Chen et al. (2021) ``1 - C(n-c, k) / C(n, k)`` (the one implementation, in ``lean_env.minif2f``).
+- ``majority_correct(samples, k) -> bool | None``: maj@k of one problem over its first ``k`` graded samples.
+- ``bootstrap_ci(values, confidence=0.95, resamples=2000, seed=0) -> (low, high)``: percentile bootstrap of the mean.
+- ``summarize(records, ks, group_keys) -> dict``: every metric with its CI, overall and per group (split, subject, level).
+
+A *record* is one problem's line of ``predictions.jsonl``: ``{"id", "gold", "meta", "samples": [{"outcome", "answer_key",
+...}]}``; ``answer_key`` is the normalised extracted answer that maj@k votes on (None: no answer, never a vote).
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from lean_env.minif2f import pass_at_k
+from pure_rl.interfaces import Verdict
+
+OUTCOMES = ("correct", "wrong", "timeout", "infra")
+_MATH_TIMEOUT_REASONS = ("timeout", "crash")
+
+__all__ = [
+    "OUTCOMES", "bootstrap_ci", "majority_correct", "metric_with_ci", "pass_at_k", "problem_counts", "sample_outcome",
+    "summarize",
+]
+
+
+def sample_outcome(verdict: Verdict) -> str:
+    """Classify one verdict: ``correct``, ``wrong``, ``timeout`` (grader or Lean wall clock) or ``infra`` (undecided).
+
+    Math grader: reason ``timeout``/``crash`` means the worker was killed, not that the answer is wrong. Lean:
+    ``correct is None`` with status TIMEOUT is the wall-clock kill; any other ``correct is None`` is infrastructure
+    (INFRA_ERROR, no gold answer). Lean's deterministic heartbeat timeout is the proof's fault: ``wrong``.
+    """
+    info = verdict.info or {}
+    if verdict.correct is None:
+        return "timeout" if info.get("status") == "TIMEOUT" else "infra"
+    if info.get("reason") in _MATH_TIMEOUT_REASONS:
+        return "timeout"
+    return "correct" if verdict.correct else "wrong"
+
+
+def problem_counts(samples: Sequence[Mapping[str, Any]]) -> tuple[int, int]:
+    """(n graded samples, c correct ones) of one problem; timeouts and infra failures are not samples here."""
+    graded = [s for s in samples if s["outcome"] in ("correct", "wrong")]
+    return len(graded), sum(s["outcome"] == "correct" for s in graded)
+
+
+def majority_correct(samples: Sequence[Mapping[str, Any]], k: int) -> bool | None:
+    """maj@k of one problem: the most frequent ``answer_key`` among its first ``k`` graded samples, and its verdict.
+
+    Samples without an answer cast no vote (all silent -> wrong); ties go to the answer seen first. The verdict of
+    the winning answer is that of its first sample (samples with one key were graded alike). None when fewer than
+    ``k`` graded samples exist.
+    """
+    graded = [s for s in samples if s["outcome"] in ("correct", "wrong")][:k]
+    if len(graded) < k:
+        return None
+    votes = Counter(s["answer_key"] for s in graded if s.get("answer_key") is not None)
+    if not votes:
+        return False
+    top = max(votes.values())
+    winner = next(s for s in graded if s.get("answer_key") is not None and votes[s["answer_key"]] == top)
+    return winner["outcome"] == "correct"
+
+
+def bootstrap_ci(values: Sequence[float], confidence: float = 0.95, resamples: int = 2000,
+                 seed: int = 0) -> tuple[float, float]:
+    """Percentile bootstrap CI of the mean of per-problem ``values``: resample problems with replacement.
+
+    means[r] = mean(values[idx[r]]), idx[r] ~ Uniform{0..N-1}^N; CI = quantiles (a/2, 1-a/2) of means, a = 1-confidence.
+    """
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence must be in (0, 1), got {confidence}")
+    x = np.asarray(values, dtype=np.float64)  # [N]
+    if x.size == 0:
+        return (float("nan"), float("nan"))
+    rng = np.random.default_rng(seed)
+    means = np.empty(resamples)
+    step = max(1, 4_000_000 // x.size)  # bound the [step, N] index block's memory
+    for start in range(0, resamples, step):
+        stop = min(resamples, start + step)
+        idx = rng.integers(0, x.size, size=(stop - start, x.size))  # [R', N]
+        means[start:stop] = x[idx].mean(axis=1)
+    alpha = 1 - confidence
+    low, high = np.quantile(means, [alpha / 2, 1 - alpha / 2])
+    return (float(low), float(high))
+
+
+def metric_with_ci(values: Sequence[float], seed: int = 0) -> dict[str, Any]:
+    """``{"value", "ci95": [low, high], "problems"}`` for per-problem values (mean over problems)."""
+    if not values:
+        return {"value": None, "ci95": None, "problems": 0}
+    low, high = bootstrap_ci(values, seed=seed)
+    return {"value": float(np.mean(values)), "ci95": [low, high], "problems": len(values)}
+
+
+def _metrics(records: Sequence[Mapping[str, Any]], ks: Sequence[int], majority: bool, seed: int) -> dict[str, Any]:
+    counts = [problem_counts(r["samples"]) for r in records]
+    judged = [(n, c) for n, c in counts if n > 0]
+    out: dict[str, Any] = {
+        "problems": len(records),
+        "problems_judged": len(judged),
+        "samples": sum(len(r["samples"]) for r in records),
+        "samples_graded": sum(n for n, _ in counts),
+        "timeouts": sum(s["outcome"] == "timeout" for r in records for s in r["samples"]),
+        "infra_failures": sum(s["outcome"] == "infra" for r in records for s in r["samples"]),
+        "solved_any": sum(c > 0 for _, c in judged),
+    }
+    # accuracy = mean over problems of c/n: greedy accuracy at n=1, the unbiased pass@1 when sampling
+    out["accuracy"] = metric_with_ci([c / n for n, c in judged], seed)
+    for k in ks:
+        # a problem with fewer than k graded samples (timeouts / infra removed) has no unbiased pass@k: left out
+        out[f"pass@{k}"] = metric_with_ci([pass_at_k(n, c, k) for n, c in judged if n >= k], seed)
+        if majority and k > 1:
+            votes = [majority_correct(r["samples"], k) for r in records]
+            out[f"maj@{k}"] = metric_with_ci([float(v) for v in votes if v is not None], seed)
+    return out
+
+
+def group_of(record: Mapping[str, Any], key: str) -> str | None:
+    value = (record.get("meta") or {}).get(key)
+    return None if value is None else str(value)
+
+
+def summarize(records: Sequence[Mapping[str, Any]], ks: Iterable[int], group_keys: Sequence[str] = (),
+              majority: bool = True, seed: int = 0) -> dict[str, Any]:
+    """All metrics overall and per value of each ``group_keys`` entry of ``record["meta"]`` (``by_<key>``)."""
+    ks = sorted(set(ks))
+    out = _metrics(records, ks, majority, seed)
+    for key in group_keys:
+        groups: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
+        for record in records:
+            value = group_of(record, key)
+            if value is not None:
+                groups[value].append(record)
+        if groups:
+            out[f"by_{key}"] = {g: _metrics(rs, ks, majority, seed) for g, rs in sorted(groups.items())}
+    return out
