@@ -101,7 +101,8 @@ class LightningAttention(nn.Module):
             v = v * token_mask[:, :, None, None].to(v.dtype)
         log_decay = self._decay_on(x.device)
         state = cache.get_state(self.layer_idx) if cache is not None else None
-        if T == 1 and state is not None:
+        # The in-place step is for inference; with autograd on, the (out-of-place) chunked form keeps the graph valid.
+        if T == 1 and state is not None and not torch.is_grad_enabled():
             o = lightning_decode_step(q, k, v, log_decay, state)
         else:
             o, new_state = lightning_attention(
@@ -115,7 +116,7 @@ class LightningAttention(nn.Module):
             )
             if cache is not None:
                 cache.set_state(self.layer_idx, new_state)
-        o = self.norm(o.reshape(B, T, -1).to(u.dtype)) * u
+        o = self.norm(o.reshape(B, T, -1).float()).to(u.dtype) * u
         return self.out_proj(o)
 
 

@@ -211,3 +211,14 @@ def test_triton_path_matches_the_cpu_reference_path(arch):
         parts += [gpu(ids[:, t : t + 1].cuda(), cache=cache).logits for t in range(100, 150)]
     torch.testing.assert_close(full.cpu(), ref, rtol=2e-3, atol=2e-3)
     torch.testing.assert_close(torch.cat(parts, dim=1), full, rtol=2e-3, atol=2e-3)
+
+
+def test_decoding_with_autograd_on_keeps_gradients():
+    model = tiny_model()
+    ids = torch.randint(0, 101, (2, 9))
+    cache = LightningCache(model.config)
+    logits = [model(ids[:, :8], cache=cache).logits, model(ids[:, 8:], cache=cache).logits]
+    torch.cat(logits, dim=1).sum().backward()
+    assert model.model.layers[0].token_mixer.qkvu_proj.weight.grad.abs().sum() > 0
+    with torch.no_grad():
+        torch.testing.assert_close(torch.cat(logits, dim=1), model(ids).logits, rtol=1e-5, atol=1e-5)
