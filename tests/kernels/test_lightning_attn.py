@@ -154,3 +154,22 @@ def test_chunk_bf16_at_model_head_size_on_gpu(segment_len):
     ref = _run(naive_chunk_lightning_attn, q, k, v, g, 128**-0.5, h0, upcast=True)
     for name, r, o in zip(NAMES, ref, out):
         assert_close(name, r, o, 1e-2)
+
+
+@pytest.mark.parametrize(
+    "fn",
+    [naive_recurrent_lightning_attn, naive_chunk_lightning_attn, chunk_lightning_attn, fused_recurrent_lightning_attn],
+)
+def test_empty_sequence_batch_passes_state_through(fn):
+    q, k, v, g, h0 = _inputs(2, 0, 2, 16, 32, torch.float32, [-0.1, -1.0])
+    o, ht = fn(q, k, v, g, 1.0, h0, True)
+    assert o.shape == (2, 0, 2, 32)
+    assert torch.equal(ht, h0)
+
+
+def test_non_contiguous_inputs():
+    q, k, v, g, _ = _inputs(2, 40, 2, 16, 32, torch.float32, [-0.1, -1.0], h0=False, seed=19)
+    qt, kt, vt = (t.transpose(0, 1).contiguous().transpose(0, 1) for t in (q, k, v))
+    assert not qt.is_contiguous()
+    o, _ = chunk_lightning_attn(qt, kt, vt, g)
+    assert_close("o", naive_recurrent_lightning_attn(q, k, v, g)[0], o, 1e-4)
