@@ -171,7 +171,7 @@ def _problem_table(records: Sequence[Mapping[str, Any]]) -> list[str]:
             tally[s["outcome"]] = tally.get(s["outcome"], 0) + 1
         outcomes = ", ".join(f"{k} {v}" for k, v in sorted(tally.items()))
         first = samples[0].get("extracted") if samples else None
-        gold = r.get("gold") if r.get("split") is None or "formal_statement" not in (r.get("meta") or {}) else "(proof)"
+        gold = "(proof)" if "formal_statement" in (r.get("meta") or {}) else r.get("gold")
         lines.append(f"| {_cell(r['id'])} | {_cell(r.get('split'), 12)} | {_cell(gold, 24)} | {_cell(first, 24)} "
                      f"| {correct} / {len(graded)} | {outcomes} |")
     return lines
@@ -216,6 +216,8 @@ def _pass_curve(ax: Any, metrics: Mapping[str, Any]) -> bool:
         ax.errorbar(ks, vals, yerr=err, marker="o", capsize=3, label=label)
         drawn = True
     ax.set_xscale("log", base=2)
+    ticks = sorted({int(k.split("@")[1]) for k in metrics if k.startswith("pass@")})
+    ax.set_xticks(ticks, [str(k) for k in ticks])
     ax.set_xlabel("k")
     ax.set_ylabel("pass@k (%)")
     ax.set_title("pass@k (95% CI)")
