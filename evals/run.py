@@ -51,7 +51,7 @@ class EvalConfig:
     task: str | None = None  # gsm8k | math500 | minif2f | arith | math | module:attr; default: the training run's task
     model: str | None = None  # checkpoint folder, hub id or known name (required)
     gguf_file: str | None = None  # GGUF file inside model (or an absolute path) to load instead
-    dtype: str = "float32"  # float32 | bfloat16 | float16
+    dtype: str | None = None  # float32 | bfloat16 | float16; default: the run's model.dtype, else float32
     device: str = "auto"  # auto | cpu | cuda
     engine: str | None = None  # hf | native | vllm | module:attr; default: the run's rollout.engine, else hf
     engine_kwargs: dict[str, Any] = field(default_factory=dict)  # extra engine constructor arguments
@@ -130,7 +130,7 @@ def validate_eval_config(cfg: EvalConfig) -> None:
     _check(cfg.limit is None or cfg.limit >= 0, f"limit must be >= 0, got {cfg.limit}")
     _check(cfg.chunk_size >= 1, f"chunk_size must be >= 1, got {cfg.chunk_size}")
     _check(cfg.shots in (None, 0, 5, 8), f"shots must be 0, 5 or 8, got {cfg.shots}")
-    _check(cfg.dtype in ("float32", "bfloat16", "float16"), f"dtype must be float32, bfloat16 or float16, got {cfg.dtype!r}")
+    _check(cfg.dtype in (None, "float32", "bfloat16", "float16"), f"dtype must be float32, bfloat16 or float16, got {cfg.dtype!r}")
     _check(cfg.device in ("auto", "cpu", "cuda"), f"device must be auto, cpu or cuda, got {cfg.device!r}")
     for k in cfg.k or []:
         _check(1 <= k <= cfg.n, f"k={k} needs 1 <= k <= n samples per problem (n={cfg.n}); raise n or drop k={k}")
@@ -282,10 +282,11 @@ def resolve(cfg: EvalConfig) -> Plan:
     temperature = cfg.temperature if cfg.temperature is not None else (0.0 if cfg.n == 1 else 1.0)
     top_p = cfg.top_p if cfg.top_p is not None else (0.95 if task == "minif2f" and temperature > 0 else 1.0)
     stop = list(cfg.stop) if cfg.stop is not None else default_stop(task, task_kwargs)
+    dtype = cfg.dtype or from_run("model.dtype", "float32")
     output_dir = cfg.output_dir or str(Path("evals_out") / f"{_slug(task)}-{_slug(cfg.model)}")
     return Plan(
         task=task, task_kwargs=task_kwargs, splits=splits, limit=limit, model=cfg.model, gguf_file=cfg.gguf_file,
-        dtype=cfg.dtype, device=cfg.device, engine=engine, engine_kwargs=engine_kwargs, chat_template=chat_template,
+        dtype=dtype, device=cfg.device, engine=engine, engine_kwargs=engine_kwargs, chat_template=chat_template,
         n=cfg.n, temperature=temperature, top_p=top_p, max_tokens=int(max_tokens), stop=stop, seed=cfg.seed,
         ks=sorted(set(cfg.k or default_ks(cfg.n))), verifier=verifier, verifier_kwargs=verifier_kwargs,
         chunk_size=cfg.chunk_size, conventions=cfg.conventions, output_dir=output_dir, overwrite=cfg.overwrite,
@@ -304,14 +305,15 @@ def build_engine(plan: Plan) -> Any:
     from pure_rl.policy import load_pretrained
     from pure_rl.registry import ROLLOUT_ENGINES
 
+    factory = ROLLOUT_ENGINES.get(plan.engine)  # an engine that cannot import fails before the model loads
     config_json = Path(plan.model).expanduser() / "config.json"
     if config_json.is_file() and "pure_lightning" in config_json.read_text(encoding="utf-8"):
         import pure_rl.models  # noqa: F401  (registers the lightning policy with AutoModelForCausalLM)
     device = plan.device if plan.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
     model, tokenizer = load_pretrained(ModelConfig(path=plan.model, gguf_file=plan.gguf_file, dtype=plan.dtype))
     model = model.to(device).eval()
-    return ROLLOUT_ENGINES.build(plan.engine, model=model, tokenizer=tokenizer, device=device,
-                                 use_chat_template=plan.chat_template, **plan.engine_kwargs)
+    return factory(model=model, tokenizer=tokenizer, device=device, use_chat_template=plan.chat_template,
+                   **plan.engine_kwargs)
 
 
 def build_verifier(plan: Plan) -> Any:

@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 import torch
@@ -72,8 +73,8 @@ class ScriptedProver:
     it rejects; problems whose name is in ``SLEEP`` get one wall-clock timeout (FAKE_SLEEP) as sample 0.
     """
 
-    calls: list[tuple[list[str], SamplingParams]] = []
-    SLEEP = {"mathd_algebra_478"}
+    calls: ClassVar[list[tuple[list[str], SamplingParams]]] = []
+    SLEEP: ClassVar[frozenset[str]] = frozenset({"mathd_algebra_478"})
 
     def __init__(self, model, tokenizer, device=None, use_chat_template=False):
         self.model = model
@@ -136,7 +137,7 @@ def _predictions(out_dir):
     ],
 )
 def test_bad_arguments_are_one_line_errors(argv, message, capsys, tmp_path):
-    rc, out, err = _run([*argv, f"output_dir={tmp_path}"], capsys)
+    rc, _, err = _run([*argv, f"output_dir={tmp_path}"], capsys)
     assert rc == 2 and message in err and len(err.strip().splitlines()) == 1, err
 
 
@@ -147,6 +148,8 @@ def test_missing_model_and_bad_task_arguments_are_one_line_errors(capsys, tmp_pa
     assert rc == 2 and "split='dev' is not a gsm8k split; valid: train, test" in err
     rc, _, err = _run(["task=arith", "model=x", "task_kwargs.max_operands=1", f"output_dir={tmp_path}"], capsys)
     assert rc == 2 and "need 2 <= min_operands <= max_operands" in err
+    rc, _, err = _run(["task=arith", "model=x", "engine=vllm", "limit=2", f"output_dir={tmp_path}"], capsys)
+    assert rc == 2 and "engine=vllm" in err and len(err.strip().splitlines()) == 1
 
 
 def test_defaults_follow_each_protocol(tmp_path):
@@ -246,7 +249,7 @@ def test_minif2f_pipeline_against_the_fake_repl(random_model, tmp_path, capsys):
     argv = ["task=minif2f", f"model={random_model}", "engine=tests.evals.test_run:ScriptedProver", "n=4", "k=1,2,4",
             "limit=3", f"output_dir={tmp_path}", "verifier_kwargs.backend=repl", "verifier_kwargs.size=2",
             "verifier_kwargs.timeout_s=3", f"verifier_kwargs.argv=[{FAKE_REPL[0]},{FAKE_REPL[1]}]"]
-    rc, out, err = _run(argv, capsys)
+    rc, _, err = _run(argv, capsys)
     assert rc == 0, err
     ((ids, sampling),) = ScriptedProver.calls
     assert len(ids) == 6 and sampling.stop == ("```",) and (sampling.temperature, sampling.top_p) == (1.0, 0.95)
