@@ -19,10 +19,10 @@ from typing import Any
 
 import torch
 
+from evals.arith import ArithTask, solution_text
 from prm.arith import score_solution
 from prm.fit import fit
 from prm.hf_classifier import stepwise_input
-from evals.arith import ArithTask, solution_text
 
 log = logging.getLogger(__name__)
 
@@ -30,10 +30,10 @@ log = logging.getLogger(__name__)
 def check_row(row: Any, where: str) -> dict:
     """A stepwise row, or a one-line error naming the bad field."""
     if not isinstance(row, dict):
-        raise ValueError(f"{where}: expected an object with prompt, completions, labels; got {type(row).__name__}")
+        raise TypeError(f"{where}: expected an object with prompt, completions, labels; got {type(row).__name__}")
     for key, kind in (("prompt", str), ("completions", list), ("labels", list)):
         if not isinstance(row.get(key), kind):
-            raise ValueError(f"{where}: field {key!r} must be a {kind.__name__}, got {type(row.get(key)).__name__}")
+            raise TypeError(f"{where}: field {key!r} must be a {kind.__name__}, got {type(row.get(key)).__name__}")
     if len(row["completions"]) != len(row["labels"]) or not row["labels"]:
         raise ValueError(f"{where}: {len(row['completions'])} completions but {len(row['labels'])} labels "
                          f"(need one bool per step, at least one step)")

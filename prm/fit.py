@@ -5,13 +5,15 @@ Run under ``accelerate launch -m prm.train ...`` for several GPUs; plain ``pytho
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import torch
 
@@ -77,8 +79,8 @@ def fit(model: torch.nn.Module, dataset: Sequence[Any], collate: Callable[[list[
     model, optimizer, loader, schedule = accelerator.prepare(model, optimizer, loader, schedule)
     model.train()
     history, step, running, t0 = [], 0, {}, time.perf_counter()
-    out = open(log_file, "a") if (log_file and accelerator.is_main_process) else None
-    try:
+    with contextlib.ExitStack() as stack:
+        out = stack.enter_context(open(log_file, "a")) if (log_file and accelerator.is_main_process) else None
         while step < total:
             for batch in loader:
                 with accelerator.accumulate(model):
@@ -109,9 +111,6 @@ def fit(model: torch.nn.Module, dataset: Sequence[Any], collate: Callable[[list[
                         out.flush()
                 if step >= total:
                     break
-    finally:
-        if out:
-            out.close()
     model.eval()
     accelerator.wait_for_everyone()
     return history

@@ -9,7 +9,8 @@ scored on exactly the layout it was trained on.
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import torch
 

@@ -8,7 +8,8 @@ The input follows the models' card: the chat template over a system prompt, the 
 from __future__ import annotations
 
 import warnings
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import torch
 

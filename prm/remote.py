@@ -22,9 +22,10 @@ import math
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Sequence
+from typing import Any
 
 from prm.base import PM1, ProcessRewardModel
 from prm.runtime import check_rows
@@ -106,7 +107,7 @@ def make_server(prm: ProcessRewardModel, host: str = "127.0.0.1", port: int = 0)
     """An HTTP server answering the wire format above with ``prm``; port 0 picks a free port."""
 
     class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 (the http.server hook name)
+        def do_POST(self) -> None:
             try:
                 request = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
                 prompts, steps = request["prompts"], request["steps"]

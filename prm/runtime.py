@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import os
 import warnings
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import torch
 
@@ -137,7 +138,7 @@ def check_rows(prompts: Sequence[str], steps: Sequence[Sequence[str]], name: str
         raise ValueError(f"{name}: got {len(prompts)} prompts but {len(steps)} step lists")
     for i, row in enumerate(steps):
         if isinstance(row, str):
-            raise ValueError(f"{name}: steps[{i}] is a string; pass a list of step strings per response")
+            raise TypeError(f"{name}: steps[{i}] is a string; pass a list of step strings per response")
 
 
 def logits_of(output: Any) -> torch.Tensor:

@@ -9,8 +9,9 @@ all candidates are scored, the best ``beam_width`` survive, and the best finishe
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Any, Sequence
+from typing import Any
 
 from prm.base import ProcessRewardModel, to_pm1
 from pure_rl.interfaces import Problem, SamplingParams

@@ -11,14 +11,15 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 import torch
 
-from pure_rl.interfaces import Problem, SamplingParams, Verifier
 from prm.tvm.labels import token_value_labels
+from pure_rl.interfaces import Problem, SamplingParams, Verifier
 
 log = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ it leaves the working set; the work is linear in the number of tokens that still
 from __future__ import annotations
 
 import itertools
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 

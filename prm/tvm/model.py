@@ -104,7 +104,7 @@ class TokenValueModel(torch.nn.Module):
         (folder / HEAD_CONFIG).write_text(json.dumps(asdict(self.head_config), indent=2))
 
     @classmethod
-    def from_pretrained(cls, folder: str | Path, dtype: torch.dtype = torch.float32) -> "TokenValueModel":
+    def from_pretrained(cls, folder: str | Path, dtype: torch.dtype = torch.float32) -> TokenValueModel:
         """Load a folder written by ``save_pretrained`` (backbone through ``AutoModelForCausalLM``)."""
         from safetensors.torch import load_file
         from transformers import AutoModelForCausalLM

@@ -15,9 +15,9 @@ from __future__ import annotations
 import json
 import logging
 import random
-from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import torch
 

@@ -14,6 +14,16 @@ QWEN_TEMPLATE = (
 )
 
 
+@pytest.fixture(autouse=True, scope="module")
+def one_intra_op_thread():
+    """Tiny models gain nothing from intra-op threads, and on a busy CPU two spinning threads per process made these
+    tests 10-30x slower; restored after each module so other packages' tests keep their setting."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="session")
 def arith_tokenizer():
     """Byte-level BPE trained on arithmetic demonstrations, plus Qwen's chat markers and step token."""

@@ -16,7 +16,7 @@ README = Path(__file__).resolve().parents[2] / "prm" / "README.md"
 @pytest.fixture
 def my_prm_module(tmp_path, monkeypatch):
     section = README.read_text().split("## A custom PRM in 20 lines", 1)[1]
-    code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
+    code = re.search(r"```python\n(.*?)```", section, re.DOTALL).group(1)
     assert len(code.strip().splitlines()) <= 22
     (tmp_path / "my_prm.py").write_text(code)
     monkeypatch.syspath_prepend(str(tmp_path))

@@ -76,7 +76,7 @@ def test_registry_builds_it_and_bad_input_is_named(qwen2_token_classifier, arith
     assert isinstance(prm, HFTokenClassifierPRM)
     with pytest.raises(ValueError, match="2 prompts but 1 step lists"):
         prm.score_steps(["a", "b"], [["x"]])
-    with pytest.raises(ValueError, match="steps\\[0\\] is a string"):
+    with pytest.raises(TypeError, match="steps\\[0\\] is a string"):
         prm.score_steps(["a"], ["x"])
     with pytest.raises(ValueError, match="needs path="):
         HFTokenClassifierPRM()

@@ -35,7 +35,7 @@ def arith_server():
 class Misbehaving(BaseHTTPRequestHandler):
     """Follows ``self.server.plan``: a list of actions consumed one per request (the last one repeats)."""
 
-    def do_POST(self):  # noqa: N802
+    def do_POST(self):
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         self.server.requests.append(body)
         plan = self.server.plan
