@@ -487,6 +487,10 @@ def _math_verify(pred: str, gold: str, timeout: float) -> bool:
         for p, g in attempts:
             gold_parsed = parse(g, parsing_timeout=secs)
             pred_parsed = parse(p, parsing_timeout=secs)
+            if _different(gold_parsed, pred_parsed, secs):
+                if (p, g) == attempts[-1]:
+                    return False
+                continue
             if gold_parsed and pred_parsed and verify(gold_parsed, pred_parsed, timeout_seconds=secs):
                 return True
             if gold_parsed and pred_parsed and (p, g) == attempts[-1]:
@@ -496,6 +500,52 @@ def _math_verify(pred: str, gold: str, timeout: float) -> bool:
         parse(_delimited(pred), parsing_timeout=secs),
     )
     return bool(gold_parsed and pred_parsed and verify(gold_parsed, pred_parsed, timeout_seconds=secs))
+
+
+_PROBE_VALUES = ("13/7", "17/11", "19/13", "23/17")
+
+
+def numerically_different(a: object, b: object) -> bool:
+    """True when two sympy expressions (or same-length tuples of them) take clearly different values at a fixed
+    rational point: relative gap > 1e-4 in some component.
+
+    A difference at one point proves the expressions are not identically equal, so math-verify's ``simplify(a - b)``
+    can be skipped: ``x^2+1`` vs ``x^2-1`` is rejected in microseconds. Everything else (equal values, relations,
+    sets, intervals, matrices, unknown functions, more than four symbols, evaluation errors) returns False and goes
+    to math-verify.
+    """
+    import sympy
+
+    if isinstance(a, sympy.Tuple) and isinstance(b, sympy.Tuple):
+        return len(a) == len(b) and any(numerically_different(x, y) for x, y in zip(a, b))
+    if not (isinstance(a, sympy.Expr) and isinstance(b, sympy.Expr)):
+        return False
+    if a.atoms(sympy.core.function.AppliedUndef) or b.atoms(sympy.core.function.AppliedUndef):
+        return False
+    symbols = sorted(a.free_symbols | b.free_symbols, key=str)
+    if len(symbols) > len(_PROBE_VALUES):
+        return False
+    point = {sym: sympy.Rational(v) for sym, v in zip(symbols, _PROBE_VALUES)}
+    try:
+        va, vb = complex(a.subs(point).evalf(30)), complex(b.subs(point).evalf(30))
+    except (TypeError, ValueError, ArithmeticError, AttributeError):
+        return False
+    if not all(math.isfinite(x) for x in (va.real, va.imag, vb.real, vb.imag)):
+        return False
+    return abs(va - vb) > 1e-4 * max(1.0, abs(vb))
+
+
+def _different(gold_parsed: list, pred_parsed: list, secs: int | None) -> bool:
+    """``numerically_different`` on math-verify's parsed values, under its own timer when one is available."""
+    from math_verify.errors import TimeoutException
+    from math_verify.utils import timeout as mv_timeout
+
+    if not gold_parsed or not pred_parsed:
+        return False
+    try:
+        return mv_timeout(secs)(numerically_different)(gold_parsed[0], pred_parsed[0])
+    except TimeoutException:
+        return False
 
 
 def _extracted_pair(pred: str, gold: str) -> tuple[str, str] | None:

@@ -67,7 +67,7 @@ def verifier():
 
 def test_registry_and_protocol():
     assert VERIFIERS.get("math") is MathVerifier
-    v = VERIFIERS.build("math", timeout=2.0, workers=1)
+    v = VERIFIERS.build("math", timeout=2.0, workers=1, warm_up=False)
     assert isinstance(v, Verifier)
     v.close()
 
@@ -174,7 +174,7 @@ def test_fuzz_one_verdict_per_input_in_order(verifier, items):
 
 
 def test_memory_cap_is_applied():
-    with MathVerifier(timeout=5.0, workers=1, memory_mb=1536) as v:
+    with MathVerifier(timeout=5.0, workers=1, memory_mb=1536, warm_up=False) as v:
         assert v(problem("2"), "\\boxed{\\sqrt{4}}").correct
         (pid,) = v.worker_pids()
         soft, hard = psutil.Process(pid).rlimit(psutil.RLIMIT_AS)
@@ -183,7 +183,7 @@ def test_memory_cap_is_applied():
 
 
 def test_close_leaves_no_workers():
-    v = MathVerifier(timeout=2.0, workers=2)
+    v = MathVerifier(timeout=2.0, workers=2, warm_up=False)
     v.verify_batch([problem("1"), problem("2")], ["\\boxed{1}", "\\boxed{2}"])
     pids = v.worker_pids()
     assert len(pids) == 2
