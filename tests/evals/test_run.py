@@ -241,6 +241,27 @@ def test_gsm8k_with_a_tiny_model_records_every_convention(random_model, tmp_path
     assert (tmp_path / "report.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_native_engine_on_a_lightning_checkpoint(tmp_path, capsys):
+    """A lightning-policy folder loads (its model type is registered on demand) and decodes through engine=native."""
+    from evals.arith import ArithTask
+    from pure_rl.config import TinyModelConfig
+    from pure_rl.policy import build_tiny_model, build_tokenizer
+
+    torch.manual_seed(0)
+    tokenizer = build_tokenizer([p.meta["solution"] for p in ArithTask().load("train", 200)], vocab_size=300)
+    model = build_tiny_model(TinyModelConfig(arch="lightning", hidden_size=32, num_layers=1, num_heads=2,
+                                             intermediate_size=64), tokenizer)
+    model.save_pretrained(tmp_path / "model")
+    tokenizer.save_pretrained(tmp_path / "model")
+    rc, _, err = _run(["task=arith", f"model={tmp_path / 'model'}", "engine=native", "limit=3", "max_tokens=5",
+                       f"output_dir={tmp_path / 'out'}", "conventions=false"], capsys)
+    assert rc == 0, err
+    records = _predictions(tmp_path / "out")
+    assert len(records) == 3 and all(len(r["samples"]) == 1 and r["samples"][0]["outcome"] in ("correct", "wrong")
+                                     for r in records)
+    assert _metrics(tmp_path / "out")["settings"]["engine"] == "native"
+
+
 # ------------------------------------------------------------------------------------------------ miniF2F
 
 
