@@ -27,6 +27,7 @@ from evals.equivalence import (
     multiple_choice,
     normalize,
     number_value,
+    numerically_different,
     scale_words,
     split_percent,
     strip_delimiters,
@@ -165,6 +166,19 @@ def test_number_value(text, value):
 )
 def test_arithmetic_value(text, value):
     assert arithmetic_value(text) == value
+
+
+def test_numeric_probe():
+    import sympy
+
+    x, y = sympy.symbols("x y")
+    assert numerically_different(x**2 + 1, x**2 - 1)
+    assert numerically_different(sympy.Tuple(4, sympy.pi / 2), sympy.Tuple(3, sympy.pi / 2))
+    assert not numerically_different((x + 1) ** 2, x**2 + 2 * x + 1)  # equal: left to math-verify, which says True
+    assert not numerically_different(sympy.Rational(1, 3), sympy.Float(0.33333))  # within 1e-4: math-verify decides
+    assert not numerically_different(sympy.Eq(y, 2 * x), sympy.Eq(y, 3 * x))  # relations are not probed
+    assert not numerically_different(sympy.Function("f")(x), x)  # unknown functions are not probed
+    assert not numerically_different(sympy.Tuple(1, 2), sympy.Tuple(1, 2, 3))
 
 
 def test_power_guard():
