@@ -49,7 +49,7 @@ FINGERPRINT = ("task", "task_kwargs", "splits", "model", "engine", "engine_kwarg
 @dataclass
 class EvalConfig:
     task: str | None = None  # gsm8k | math500 | minif2f | arith | math | module:attr; default: the training run's task
-    model: str | None = None  # checkpoint folder, hub id or known name (required)
+    model: str | None = None  # checkpoint folder, hub id or known name (smollm2-135m-instruct); required
     gguf_file: str | None = None  # GGUF file inside model (or an absolute path) to load instead
     dtype: str | None = None  # float32 | bfloat16 | float16; default: the run's model.dtype, else float32
     device: str = "auto"  # auto | cpu | cuda
@@ -302,6 +302,7 @@ def build_engine(plan: Plan) -> Any:
     import torch
 
     from pure_rl.config import ModelConfig
+    from pure_rl.known_models import PACKAGED_GGUF
     from pure_rl.policy import load_pretrained
     from pure_rl.registry import ROLLOUT_ENGINES
 
@@ -310,7 +311,10 @@ def build_engine(plan: Plan) -> Any:
     if config_json.is_file() and "pure_lightning" in config_json.read_text(encoding="utf-8"):
         import pure_rl.models  # noqa: F401  (registers the lightning policy with AutoModelForCausalLM)
     device = plan.device if plan.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
-    model, tokenizer = load_pretrained(ModelConfig(path=plan.model, gguf_file=plan.gguf_file, dtype=plan.dtype))
+    packaged = plan.model in PACKAGED_GGUF and not Path(plan.model).exists()
+    model_cfg = ModelConfig(name=plan.model, dtype=plan.dtype) if packaged else ModelConfig(
+        path=plan.model, gguf_file=plan.gguf_file, dtype=plan.dtype)
+    model, tokenizer = load_pretrained(model_cfg)
     model = model.to(device).eval()
     return factory(model=model, tokenizer=tokenizer, device=device, use_chat_template=plan.chat_template,
                    **plan.engine_kwargs)
