@@ -6,11 +6,13 @@ for every gold, equal forms (boxed, "The answer is", ``\\dfrac``, ``\\left(``/``
 False. The same inputs are graded, in one run, by
 
 1. ``MathVerifier`` (this project: process pool, hard timeouts, fast path, cache cleared before the run),
-2. plain math-verify in this process (``verify(parse(gold), parse(completion))``, as people call it),
-3. plain math-verify in a pool of the same number of processes (to separate parallelism from the fast path),
+2. the same grading logic (``grade_one``) in this process, no pool and no hard timeout (the single-core comparison),
+3. plain math-verify in this process (``verify(parse(gold), parse(completion))``, as people call it),
+4. plain math-verify in a pool of the same number of processes (to separate parallelism from the fast path),
 
 and for each prints answers/s, p50/p99 per-item latency and agreement with the labels; then the ratio of our
-throughput to each math-verify setting. Worker start-up is excluded from the timings (both pools are warmed first).
+throughput to each math-verify setting. Every grader runs in fresh processes warmed on the same ``WARM_UP_ANSWERS``
+(so no one inherits another's parse caches), and start-up is excluded from the timings.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ import time
 from collections.abc import Callable
 
 from evals.tasks import GSM8KTask, MATH500Task
-from evals.verifier import MathVerifier
+from evals.verifier import WARM_UP_ANSWERS, MathVerifier, _warm_up, grade_one
 from pure_rl.interfaces import Problem
 
 Pair = tuple[str, str, bool, str]  # completion, gold, label, generator name
@@ -122,9 +124,35 @@ def _mv_grade(item: tuple[str, str]) -> tuple[bool, float]:
     return ok, time.perf_counter() - start
 
 
+def _ours_grade(item: tuple[str, str]) -> tuple[bool, float]:
+    completion, gold = item
+    start = time.perf_counter()
+    ok = bool(grade_one(completion, gold, "auto", _OURS_TIMEOUT)["correct"])
+    return ok, time.perf_counter() - start
+
+
+_OURS_TIMEOUT = 5.0
+
+
 def _mv_init() -> None:
+    """A math-verify process warmed on the same answers as our workers (``WARM_UP_ANSWERS``), for a fair start."""
     logging.getLogger("math_verify").setLevel(logging.CRITICAL)
-    _mv_grade(("$1$", "1"))
+    for pred, gold in WARM_UP_ANSWERS:
+        _mv_grade((f"\\boxed{{{pred}}}", gold))
+
+
+def _ours_init() -> None:
+    logging.getLogger("math_verify").setLevel(logging.CRITICAL)
+    _warm_up(_OURS_TIMEOUT, WARM_UP_ANSWERS)
+
+
+def _timed_pool(grade, init, processes: int, items: list[tuple[str, str]]) -> tuple[list[tuple[bool, float]], float]:
+    """Grade ``items`` in fresh ``spawn`` processes (no cache or parser state inherited from this one)."""
+    with mp.get_context("spawn").Pool(processes, initializer=init) as pool:
+        pool.map(grade, [("$1$", "1")] * processes)  # wait until every process has run its initializer
+        start = time.perf_counter()
+        graded = pool.map(grade, items, chunksize=16)
+        return graded, time.perf_counter() - start
 
 
 def _summary(name: str, verdicts: list[bool], latencies: list[float], wall: float, labels: list[bool]) -> dict:
@@ -152,7 +180,7 @@ def run(per_gold: int, limit: int | None, workers: int, timeout: float, seed: in
     results = []
 
     with MathVerifier(timeout=timeout, workers=workers, cache_size=0) as verifier:
-        verifier.verify_batch([Problem("w", "", "", "1")] * 1, ["\\boxed{1}"])  # warm the workers
+        verifier.start()
         start = time.perf_counter()
         verdicts = verifier.verify_batch(problems, completions)
         wall = time.perf_counter() - start
@@ -162,20 +190,16 @@ def run(per_gold: int, limit: int | None, workers: int, timeout: float, seed: in
         ours["timeouts"] = verifier.stats["timeouts"]
     results.append(ours)
 
-    _mv_init()
-    start = time.perf_counter()
-    plain = [_mv_grade(item) for item in zip(completions, gold_list)]
-    wall = time.perf_counter() - start
-    results.append(_summary("math-verify (1 process)", [v for v, _ in plain], [t for _, t in plain], wall, labels))
-
-    with mp.get_context("fork").Pool(workers, initializer=_mv_init) as pool:
-        pool.map(_mv_grade, [("$1$", "1")] * workers)
-        start = time.perf_counter()
-        pooled = pool.map(_mv_grade, list(zip(completions, gold_list)), chunksize=16)
-        wall = time.perf_counter() - start
-    results.append(
-        _summary(f"math-verify ({workers}-process pool)", [v for v, _ in pooled], [t for _, t in pooled], wall, labels)
-    )
+    items = list(zip(completions, gold_list))
+    for name, grade, init, processes in (
+        ("grade_one (1 process, no pool)", _ours_grade, _ours_init, 1),
+        ("math-verify (1 process)", _mv_grade, _mv_init, 1),
+        (f"math-verify ({workers}-process pool)", _mv_grade, _mv_init, workers),
+    ):
+        graded, wall = _timed_pool(grade, init, processes, items)
+        results.append(_summary(name, [v for v, _ in graded], [t for _, t in graded], wall, labels))
+        if name == "math-verify (1 process)":
+            plain = graded
 
     ours_v = [bool(v.correct) for v in verdicts]
     disagreements = [
@@ -188,8 +212,9 @@ def run(per_gold: int, limit: int | None, workers: int, timeout: float, seed: in
         "equal_forms": sum(labels),
         "near_misses": len(labels) - sum(labels),
         "results": results,
-        "speedup_vs_plain": results[0]["answers_per_s"] / results[1]["answers_per_s"],
-        "speedup_vs_pool": results[0]["answers_per_s"] / results[2]["answers_per_s"],
+        "speedup_vs_plain": results[0]["answers_per_s"] / results[2]["answers_per_s"],
+        "speedup_vs_pool": results[0]["answers_per_s"] / results[3]["answers_per_s"],
+        "in_process_speedup": results[1]["answers_per_s"] / results[2]["answers_per_s"],
         "disagreements": disagreements,
     }
 
@@ -219,7 +244,8 @@ def main(argv: list[str] | None = None) -> int:
         )
     print(
         f"throughput ratio: {report['speedup_vs_plain']:.2f}x plain math-verify, "
-        f"{report['speedup_vs_pool']:.2f}x math-verify in a {args.workers}-process pool"
+        f"{report['speedup_vs_pool']:.2f}x math-verify in a {args.workers}-process pool; "
+        f"one process each: {report['in_process_speedup']:.2f}x"
     )
     print(
         f"timeouts (ours): {report['results'][0]['timeouts']}; "

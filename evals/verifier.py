@@ -7,7 +7,8 @@ Public API (stable):
   start, in the background; about halves the parse time of the first few hundred LaTeX answers).
   - ``verifier(problem, completion) -> Verdict``; ``verifier.verify_batch(problems, completions) -> list[Verdict]``
     (exactly one verdict per input, in input order; calls from several threads are serialised);
-    ``verifier.close()`` (also a context manager). ``problem`` may also be the gold answer string itself.
+    ``verifier.start()`` (optional: start and warm every worker now), ``verifier.close()`` (also a context manager).
+    ``problem`` may also be the gold answer string itself.
   - Gold is ``problem.answer``; ``None`` gives ``Verdict(None, None)`` (no ground truth: neutral, masked by the trainer).
   - ``Verdict.info``: ``extracted`` (the answer found, or None), ``gold``, ``reason`` (``equal``, ``not_equal``, ``no_answer``,
     ``timeout``, ``crash``, ``error: ...``, ``invalid_input: ...``, ``no_gold``), ``time_s`` (wall time from dispatch to verdict),
@@ -15,10 +16,11 @@ Public API (stable):
 - ``grade_one(completion, gold, style, timeout) -> dict``: the work one worker does for one item, usable in-process.
 
 How it stays bounded: each item is graded in a worker process (a fresh ``python -c`` interpreter, so the caller's
-``__main__`` is never re-imported), one item per worker at a time. The parent waits
-on the workers' pipes with a deadline per item and, when an item overruns ``timeout`` seconds, kills that worker
-(SIGTERM, then SIGKILL), answers "wrong, timed out" (reward 0) and starts a replacement; a worker that dies mid-item
-gives "wrong, crash". Each worker caps its address space with ``RLIMIT_AS`` (``memory_mb``), so a blow-up in sympy ends as
+``__main__`` is never re-imported). Each worker takes its items one at a time, in order, from a short pipeline (a few
+small items queued, so it never idles for a round trip). The parent waits on the workers' pipes with a deadline for
+the item each worker is on (it starts when the previous answer arrives) and, when that item overruns ``timeout``
+seconds, kills the worker (SIGTERM, then SIGKILL), answers "wrong, timed out" (reward 0), sends the items queued
+behind it to other workers and starts a replacement; a worker that dies mid-item gives "wrong, crash". Each worker caps its address space with ``RLIMIT_AS`` (``memory_mb``), so a blow-up in sympy ends as
 ``MemoryError`` in that worker, not as swapping on the host. Verdicts that do not depend on the clock (all but timeout
 and crash) are cached in an LRU keyed by (completion digest, gold, style, timeout).
 """
@@ -32,9 +34,9 @@ import subprocess
 import sys
 import threading
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 from typing import Any
 
@@ -44,6 +46,10 @@ from pure_rl.interfaces import Problem, Verdict
 _KILL_GRACE_S = 0.2
 _START_TIMEOUT_S = 60.0
 _MAX_START_FAILURES = 3
+# Up to this many items wait in a worker's pipe, so a worker never idles for a round trip between fast items; an item
+# larger than the budget is sent only to an idle worker, so a send can never block the parent past a deadline.
+_PIPELINE_DEPTH = 8
+_PIPELINE_BYTES = 32 * 1024
 _WORKER_CMD = "import sys; from evals.verifier import _worker_entry; _worker_entry(*sys.argv[1:])"
 
 
@@ -146,7 +152,9 @@ class _Worker:
     conn: Connection  # worker -> parent; EOF here means the worker died
     ready: bool = False
     tasks: int = 0
-    job: tuple[str, float] | None = None  # (key, dispatch time)
+    jobs: deque = field(default_factory=deque)  # keys sent and not answered yet, in the order the worker takes them
+    pending_bytes: int = 0
+    head_started: float = 0.0  # when the worker began jobs[0]: its dispatch, or the arrival of the previous answer
 
 
 class MathVerifier:
@@ -220,6 +228,19 @@ class MathVerifier:
                 for i in todo[key]:
                     verdicts[i] = self._verdict(result, payload[key][1], elapsed, cached=False)
         return verdicts  # type: ignore[return-value]
+
+    def start(self) -> None:
+        """Start every worker and wait until each is warm; without this the first batch starts them (and is slower)."""
+        with self._lock:
+            self._fill_pool()
+            deadline = time.monotonic() + _START_TIMEOUT_S
+            while not all(w.ready for w in self._pool):
+                if time.monotonic() > deadline:
+                    self.close()
+                    raise RuntimeError(f"math verifier workers did not start within {_START_TIMEOUT_S:.0f} s")
+                for conn in wait([w.conn for w in self._pool if not w.ready], timeout=1.0):
+                    worker = next(w for w in self._pool if w.conn is conn)
+                    self._receive(worker, {}, deque(), {})
 
     def close(self) -> None:
         """Stop every worker (politely, then by force); the verifier restarts them on the next call."""
@@ -333,65 +354,96 @@ class MathVerifier:
         self.stats["restarts"] += 1
 
     def _run(self, payload: dict[tuple, tuple[str, str]]) -> dict[tuple, tuple[dict[str, Any], float]]:
-        """Grade every payload item on the pool; returns key -> (result, seconds from dispatch to result)."""
-        self._pool = [w for w in self._pool if w.process.poll() is None]
-        self._pool += [self._start() for _ in range(max(0, min(self.workers, len(payload)) - len(self._pool)))]
-        queue = list(reversed(payload))
+        """Grade every payload item on the pool; returns key -> (result, seconds from the item's start to its result)."""
+        self._fill_pool()
+        queue = deque(payload)
         done: dict[tuple, tuple[dict[str, Any], float]] = {}
         start_deadline = time.monotonic() + _START_TIMEOUT_S
         while len(done) < len(payload):
             for worker in list(self._pool):
-                if worker.ready and worker.job is None and queue:
-                    key = queue.pop()
-                    try:
-                        worker.inbox.send((key, *payload[key]))
-                    except (OSError, ValueError):
-                        queue.append(key)
-                        self._replace(worker)
-                        continue
-                    worker.job = (key, time.monotonic())
+                self._dispatch(worker, queue, payload)
             now = time.monotonic()
             if not any(w.ready for w in self._pool) and now > start_deadline:
                 self.close()
                 raise RuntimeError(f"math verifier workers did not start within {_START_TIMEOUT_S:.0f} s")
-            deadlines = [w.job[1] + self.timeout for w in self._pool if w.job is not None]
+            deadlines = [w.head_started + self.timeout for w in self._pool if w.jobs]
             wait_s = max(0.0, min(deadlines) - now) if deadlines else 1.0
             ready = wait([w.conn for w in self._pool], timeout=wait_s)
             for worker in list(self._pool):
                 if worker.conn in ready:
-                    self._receive(worker, done)
+                    self._receive(worker, done, queue, payload)
             now = time.monotonic()
             for worker in list(self._pool):
-                if worker.job is not None and now - worker.job[1] >= self.timeout:
-                    self._lost(worker, done, "timeout")
+                if worker.jobs and now - worker.head_started >= self.timeout:
+                    self._lost(worker, done, "timeout", queue)
         return done
 
-    def _receive(self, worker: _Worker, done: dict) -> None:
+    def _fill_pool(self) -> None:
+        self._pool = [w for w in self._pool if w.process.poll() is None]
+        self._pool += [self._start() for _ in range(self.workers - len(self._pool))]
+
+    def _dispatch(self, worker: _Worker, queue: deque, payload: dict[tuple, tuple[str, str]]) -> None:
+        """Fill the worker's pipe up to the depth and byte budgets (one item of any size when it is idle)."""
+        while worker.ready and queue and len(worker.jobs) < _PIPELINE_DEPTH:
+            if worker.tasks + len(worker.jobs) >= self.max_tasks_per_worker:
+                return
+            key = queue[0]
+            size = len(payload[key][0]) + len(payload[key][1])
+            if worker.jobs and worker.pending_bytes + size > _PIPELINE_BYTES:
+                return
+            queue.popleft()
+            try:
+                worker.inbox.send((key, *payload[key]))
+            except (OSError, ValueError):
+                queue.appendleft(key)
+                self._requeue(worker, queue)
+                self._replace(worker)
+                return
+            if not worker.jobs:
+                worker.head_started = time.monotonic()
+            worker.jobs.append((key, size))
+            worker.pending_bytes += size
+
+    def _receive(self, worker: _Worker, done: dict, queue: deque, payload: dict) -> None:
         try:
             message = worker.conn.recv()
         except (EOFError, OSError):
-            self._lost(worker, done, "crash")
+            self._lost(worker, done, "crash", queue)
             return
         if message[0] == "ready":
             worker.ready = True
             self._start_failures = 0
             return
         key, result = message
-        if worker.job is None or worker.job[0] != key:
+        if not worker.jobs or worker.jobs[0][0] != key:
             return
-        done[key] = (result, time.monotonic() - worker.job[1])
+        now = time.monotonic()
+        _, size = worker.jobs.popleft()
+        worker.pending_bytes -= size
+        done[key] = (result, now - worker.head_started)
+        worker.head_started = now  # the worker takes its next item as soon as it has answered this one
         self._remember(key, result)
-        worker.job = None
         worker.tasks += 1
-        if worker.tasks >= self.max_tasks_per_worker:
+        if worker.tasks >= self.max_tasks_per_worker and not worker.jobs:
             self._replace(worker)
 
-    def _lost(self, worker: _Worker, done: dict, reason: str) -> None:
-        """A worker overran its deadline or died: its item is wrong (reason recorded) and the worker is replaced."""
-        if worker.job is not None:
-            key, started = worker.job
+    def _requeue(self, worker: _Worker, queue: deque) -> None:
+        """Items waiting behind a lost worker's current one go back to the front of the queue, in order."""
+        for key, _ in reversed(worker.jobs):
+            queue.appendleft(key)
+        worker.jobs.clear()
+        worker.pending_bytes = 0
+
+    def _lost(self, worker: _Worker, done: dict, reason: str, queue: deque) -> None:
+        """A worker overran its deadline or died: its current item is wrong (reason recorded), the items queued behind
+        it are re-dispatched, and the worker is replaced."""
+        if worker.jobs:
+            key, _ = worker.jobs.popleft()
             if key not in done:
-                done[key] = ({"correct": False, "extracted": None, "reason": reason}, time.monotonic() - started)
+                done[key] = (
+                    {"correct": False, "extracted": None, "reason": reason},
+                    time.monotonic() - worker.head_started,
+                )
                 self.stats["timeouts" if reason == "timeout" else "crashes"] += 1
-        worker.job = None
+        self._requeue(worker, queue)
         self._replace(worker)

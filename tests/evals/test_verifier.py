@@ -118,6 +118,15 @@ def test_constructor_errors(kwargs, match):
         MathVerifier(**kwargs)
 
 
+def test_items_queued_behind_a_stuck_one_are_regraded(verifier):
+    verifier.start()
+    texts = [STUCK + " "] + [f"\\boxed{{{i}}}" for i in range(1, 40)]
+    v = verifier.verify_batch([problem(str(i), str(i)) for i in range(40)], texts)
+    assert v[0].info["reason"] == "timeout"
+    assert all(x.correct for x in v[1:])  # pipelined behind the stuck item or not, none is lost
+    assert [x.info["gold"] for x in v] == [str(i) for i in range(40)]
+
+
 def test_stuck_worker_is_killed_and_replaced(verifier):
     before = set(verifier.worker_pids())
     start = time.monotonic()
@@ -184,9 +193,11 @@ def test_memory_cap_is_applied():
 
 def test_close_leaves_no_workers():
     v = MathVerifier(timeout=2.0, workers=2, warm_up=False)
-    v.verify_batch([problem("1"), problem("2")], ["\\boxed{1}", "\\boxed{2}"])
+    v.start()
     pids = v.worker_pids()
-    assert len(pids) == 2
+    assert len(pids) == 2 and all(w.ready for w in v._pool)
+    v.verify_batch([problem("1"), problem("2")], ["\\boxed{1}", "\\boxed{2}"])
+    assert v.worker_pids() == pids
     v.close()
     assert v.worker_pids() == []
     for pid in pids:
