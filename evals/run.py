@@ -485,10 +485,10 @@ def evaluate(plan: Plan, command: str = "") -> dict[str, Any]:
                 continue
             if engine is None:
                 t0 = time.perf_counter()
-                with setup_step(f"model={plan.model} engine={plan.engine}"):
-                    engine = build_engine(plan)
                 with setup_step(f"verifier={plan.verifier}"):
                     verifier = build_verifier(plan)
+                with setup_step(f"model={plan.model} engine={plan.engine}"):
+                    engine = build_engine(plan)
                 timing["load_s"] = time.perf_counter() - t0
             problems = [p for _, p in todo]
             sampling = SamplingParams(seed=plan.seed + index // plan.chunk_size, **sampling_kwargs)
