@@ -155,7 +155,7 @@ def test_missing_model_and_bad_task_arguments_are_one_line_errors(capsys, tmp_pa
 def test_vllm_without_vllm_is_a_one_line_error(random_model, tmp_path, capsys):
     rc, _, err = _run(["task=arith", f"model={random_model}", "engine=vllm", "limit=2", f"output_dir={tmp_path}"], capsys)
     (line,) = [x for x in err.splitlines() if x.startswith("error:")]  # transformers' progress bars share stderr
-    assert rc == 2 and "engine=vllm: " in line and "needs vLLM" in line
+    assert rc == 2 and "engine=vllm: " in line and "vllm" in line.split("engine=vllm: ", 1)[1].lower()
 
 
 def test_defaults_follow_each_protocol(tmp_path):
