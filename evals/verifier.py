@@ -11,7 +11,7 @@ Public API (stable):
     ``problem`` may also be the gold answer string itself.
   - Gold is ``problem.answer``; ``None`` gives ``Verdict(None, None)`` (no ground truth: neutral, masked by the trainer).
   - ``Verdict.info``: ``extracted`` (the answer found, or None), ``gold``, ``reason`` (``equal``, ``not_equal``, ``no_answer``,
-    ``timeout``, ``crash``, ``error: ...``, ``invalid_input: ...``, ``no_gold``), ``time_s`` (wall time from dispatch to verdict),
+    ``timeout``, ``crash``, ``error: ...``, ``invalid_input: ...``, ``no_gold``), ``time_s`` (wall time from the worker taking the item to its verdict),
     ``cached``.
 - ``grade_one(completion, gold, style, timeout) -> dict``: the work one worker does for one item, usable in-process.
 
@@ -20,9 +20,10 @@ How it stays bounded: each item is graded in a worker process (a fresh ``python 
 small items queued, so it never idles for a round trip). The parent waits on the workers' pipes with a deadline for
 the item each worker is on (it starts when the previous answer arrives) and, when that item overruns ``timeout``
 seconds, kills the worker (SIGTERM, then SIGKILL), answers "wrong, timed out" (reward 0), sends the items queued
-behind it to other workers and starts a replacement; a worker that dies mid-item gives "wrong, crash". Each worker caps its address space with ``RLIMIT_AS`` (``memory_mb``), so a blow-up in sympy ends as
-``MemoryError`` in that worker, not as swapping on the host. Verdicts that do not depend on the clock (all but timeout
-and crash) are cached in an LRU keyed by (completion digest, gold, style, timeout).
+behind it to other workers and starts a replacement. A worker that dies mid-item has the item retried once on a fresh
+worker; a second death gives "wrong, crash". Each worker caps its address space with ``RLIMIT_AS`` (``memory_mb``),
+so a blow-up in sympy ends as ``MemoryError`` in that worker, not as swapping on the host. Verdicts that do not depend
+on the clock (all but timeout and crash) are cached in an LRU keyed by (completion digest, gold, style, timeout).
 """
 
 from __future__ import annotations
@@ -188,7 +189,9 @@ class MathVerifier:
         self._pool: list[_Worker] = []
         self._cache: OrderedDict[tuple, dict[str, Any]] = OrderedDict()
         self._start_failures = 0
-        self._lock = threading.Lock()  # one batch at a time: the pool and the cache are not shared between threads
+        # One batch (or start / close) at a time: the pool and the cache are not shared between threads.
+        self._lock = threading.RLock()
+        self._crashed: set[tuple] = set()  # items whose worker died once; a second death is the item's own doing
         self.stats = {"timeouts": 0, "crashes": 0, "cache_hits": 0, "restarts": 0}
 
     # -- public API -------------------------------------------------------------------------------------------------
@@ -244,9 +247,10 @@ class MathVerifier:
 
     def close(self) -> None:
         """Stop every worker (politely, then by force); the verifier restarts them on the next call."""
-        for worker in self._pool:
-            self._stop(worker)
-        self._pool = []
+        with self._lock:
+            for worker in self._pool:
+                self._stop(worker)
+            self._pool = []
 
     def worker_pids(self) -> list[int]:
         """PIDs of the live worker processes (for monitoring and leak tests)."""
@@ -435,10 +439,15 @@ class MathVerifier:
         worker.pending_bytes = 0
 
     def _lost(self, worker: _Worker, done: dict, reason: str, queue: deque) -> None:
-        """A worker overran its deadline or died: its current item is wrong (reason recorded), the items queued behind
-        it are re-dispatched, and the worker is replaced."""
-        if worker.jobs:
+        """A worker overran its deadline or died: its current item is wrong (reason recorded; a death is retried once on
+        a fresh worker first), the items queued behind it are re-dispatched, and the worker is replaced."""
+        if worker.jobs and reason == "crash" and worker.jobs[0][0] not in self._crashed:
+            self._crashed.add(
+                worker.jobs[0][0]
+            )  # a worker may die of something else (OOM killer, a signal): retry once
+        elif worker.jobs:
             key, _ = worker.jobs.popleft()
+            self._crashed.discard(key)
             if key not in done:
                 done[key] = (
                     {"correct": False, "extracted": None, "reason": reason},

@@ -226,3 +226,18 @@ def test_concurrent_batches_are_serialised(verifier):
         assert [v.info["gold"] for v in verdicts] == [str(offset + i) for i in range(20)]
         assert all(v.correct for v in verdicts)
     assert set(verifier(problem(None), "x").info) == {"extracted", "gold", "reason", "time_s", "cached"}
+
+
+def test_worker_killed_from_outside_is_retried_once():
+    import os
+    import signal
+    import threading
+
+    with MathVerifier(timeout=2.0, workers=1, warm_up=False) as v:
+        v.start()
+        (pid,) = v.worker_pids()
+        threading.Timer(0.5, os.kill, (pid, signal.SIGKILL)).start()
+        (verdict,) = v.verify_batch([problem("1")], [STUCK + "  "])
+        assert verdict.info["reason"] == "timeout"  # retried on a fresh worker, where it then overran
+        assert v.stats["crashes"] == 0 and v.stats["timeouts"] == 1 and v.worker_pids() != [pid]
+        assert v(problem("3"), "\\boxed{3}").correct
