@@ -54,7 +54,7 @@ def verifiable_rewards(
 
 
 def strip_separator(step: str, separator: str) -> str:
-    return step[: -len(separator)] if step.endswith(separator) else step
+    return step.removesuffix(separator)
 
 
 def score_steps(

@@ -43,7 +43,7 @@ def step_end_indices(
         raise ValueError(f"response_ids {tuple(response_ids.shape)} and response_mask {tuple(response_mask.shape)} differ")
     mask = response_mask.bool()
     B, T = response_ids.shape
-    sep = torch.tensor(sorted(set(int(i) for i in separator_ids)), dtype=response_ids.dtype, device=response_ids.device)
+    sep = torch.tensor(sorted({int(i) for i in separator_ids}), dtype=response_ids.dtype, device=response_ids.device)
     is_sep = torch.isin(response_ids, sep) & mask  # [B, T]
     positions = torch.arange(T, device=response_ids.device).expand(B, T)
     last = torch.where(mask, positions, -1).amax(dim=1, keepdim=True) if T > 0 else torch.full((B, 1), -1)

@@ -3,13 +3,13 @@
 import pytest
 import torch
 
-from pure_rl.interfaces import Problem, SamplingParams
-from pure_rl.policy import build_tiny_model, build_tokenizer
 from pure_rl.config import TinyModelConfig
+from pure_rl.interfaces import Problem, SamplingParams
+from pure_rl.logprobs import token_logprobs
+from pure_rl.policy import build_tiny_model, build_tokenizer
 from pure_rl.rollout.base import cut_at_stop, pack_rollout
 from pure_rl.rollout.hf import HFRolloutEngine
 from pure_rl.rollout.vllm import merged_weights
-from pure_rl.logprobs import token_logprobs
 
 CORPUS = [f"Compute {a} + {b}.\n\n{a} + {b} = {a + b}\n\n\\boxed{{{a + b}}}" for a in range(10) for b in range(10)]
 
@@ -50,9 +50,11 @@ def test_hf_engine_greedy_is_deterministic_and_matches_learner_logprobs(policy):
     ids, mask = a.input_ids()
     with torch.no_grad():
         lp = token_logprobs(model, ids, mask, a.response_ids.shape[1])
-    greedy = torch.log_softmax(model(input_ids=ids, attention_mask=mask).logits.float(), -1).amax(-1)
-    assert torch.isfinite(lp[a.response_mask]).all()
-    assert (lp[a.response_mask] <= 0).all()
+        position_ids = (mask.long().cumsum(-1) - 1).clamp_min(0)
+        logits = model(input_ids=ids, attention_mask=mask, position_ids=position_ids).logits
+    T = a.response_ids.shape[1]
+    best = torch.log_softmax(logits[:, -T - 1 : -1].float(), -1).amax(-1)  # greedy picked the argmax everywhere
+    assert torch.allclose(lp[a.response_mask], best[a.response_mask], atol=1e-5)
 
 
 def test_stop_strings_cut_the_response(policy):
