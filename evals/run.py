@@ -74,7 +74,7 @@ class EvalConfig:
     chunk_size: int = TRAINER_EVAL_CHUNK  # problems per generate call and per predictions.jsonl flush
     conventions: bool = True  # also grade first samples with lm-eval (GSM8K) and plain math-verify, report disagreements
     run_config: str | None = None  # a training run's config.yaml; default: found beside the checkpoint; "none" = ignore
-    output_dir: str | None = None  # default evals_out/<task>-<model>
+    output_dir: str | None = None  # default runs/eval/<task>-<model> (beside the trainer's runs/)
     overwrite: bool = False  # discard predictions.jsonl in output_dir instead of resuming
 
 
@@ -283,7 +283,7 @@ def resolve(cfg: EvalConfig) -> Plan:
     top_p = cfg.top_p if cfg.top_p is not None else (0.95 if task == "minif2f" and temperature > 0 else 1.0)
     stop = list(cfg.stop) if cfg.stop is not None else default_stop(task, task_kwargs)
     dtype = cfg.dtype or from_run("model.dtype", "float32")
-    output_dir = cfg.output_dir or str(Path("evals_out") / f"{_slug(task)}-{_slug(cfg.model)}")
+    output_dir = cfg.output_dir or str(Path("runs") / "eval" / f"{_slug(task)}-{_slug(cfg.model)}")
     return Plan(
         task=task, task_kwargs=task_kwargs, splits=splits, limit=limit, model=cfg.model, gguf_file=cfg.gguf_file,
         dtype=dtype, device=cfg.device, engine=engine, engine_kwargs=engine_kwargs, chat_template=chat_template,
