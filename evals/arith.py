@@ -19,6 +19,18 @@ from pure_rl.interfaces import Problem
 
 SEPARATOR = "\n\n"
 QUESTION_RE = re.compile(r"Compute ((?:-?\d+)(?:\s*[+\-*]\s*-?\d+)+)\.")
+# Any other phrasing: the first chain "a op b [op c ...]" not preceded by a digit (what QUESTION_TEMPLATES produce).
+EXPRESSION_RE = re.compile(r"(?<![\d.])(-?\d+(?:\s*[+\-*]\s*-?\d+)+)")
+# Phrasings of a problem. "compute" is the tiny default's; "question" asks an instruct model the way users do.
+QUESTION_TEMPLATES = {
+    "compute": "Compute {expr}.",
+    "question": "What is {expr}?",
+}
+# What an instruct model is told besides the question: how to lay out its steps and where the answer goes.
+INSTRUCT_SUFFIX = (
+    " Solve it step by step: write one calculation per step, separate the steps with a blank line, and put the "
+    "final answer in \\boxed{}."
+)
 _SPLIT_SEEDS = {"train": 0, "test": 1, "validation": 2}
 
 
@@ -55,8 +67,8 @@ def apply(a: int, op: str, b: int) -> int:
 
 
 def parse_question(text: str) -> Expression | None:
-    """The expression in a question or prompt ("Compute 3 + 4 - 1."), or None."""
-    m = QUESTION_RE.search(text)
+    """The expression in a question or prompt ("Compute 3 + 4 - 1.", "What is 3 + 4 - 1?"), or None."""
+    m = QUESTION_RE.search(text) or EXPRESSION_RE.search(text)
     if not m:
         return None
     tokens = re.findall(r"-?\d+|[+\-*]", m.group(1))
@@ -72,10 +84,16 @@ def parse_question(text: str) -> Expression | None:
     return Expression(tuple(operands), tuple(ops))
 
 
-def solution_text(expr: Expression, slip_step: int | None = None, slip: int = 0) -> str:
-    """Reference solution; with ``slip_step`` the result of that step is off by ``slip`` and later steps carry it."""
+def solution_text(expr: Expression, slip_step: int | None = None, slip: int = 0, stop_after: int | None = None) -> str:
+    """Reference solution, optionally flawed the way imperfect demonstrations are.
+
+    ``slip_step``: that step's result is off by ``slip`` and later steps carry the wrong value.
+    ``stop_after``: only that many operations are worked out before the (then premature) boxed answer.
+    """
     steps, acc = [], expr.operands[0]
     for i, (op, x) in enumerate(zip(expr.ops, expr.operands[1:])):
+        if stop_after is not None and i >= stop_after:
+            break
         result = apply(acc, op, x) + (slip if i == slip_step else 0)
         steps.append(f"{acc} {op} {x} = {result}")
         acc = result
@@ -84,7 +102,11 @@ def solution_text(expr: Expression, slip_step: int | None = None, slip: int = 0)
 
 
 class ArithTask:
-    """Synthetic arithmetic word-free problems; splits are disjoint and deterministic."""
+    """Synthetic multi-step arithmetic problems; splits are disjoint and deterministic.
+
+    ``question_template`` is a key of ``QUESTION_TEMPLATES`` or a format string with ``{expr}``;
+    ``prompt_suffix`` follows the question in the prompt ("instruct" = ``INSTRUCT_SUFFIX``).
+    """
 
     name = "arith"
 
@@ -98,9 +120,18 @@ class ArithTask:
         bad = set(ops) - {"+", "-", "*"}
         if not ops or bad:
             raise ValueError(f"ops must be a non-empty string of + - *, got {ops!r}")
+        question_template = QUESTION_TEMPLATES.get(question_template, question_template)
+        if "{expr}" not in question_template:
+            raise ValueError(f"question_template must be one of {', '.join(QUESTION_TEMPLATES)} or contain {{expr}}, "
+                             f"got {question_template!r}")
+        probe = question_template.format(expr="3 + 4 - 1")
+        if parse_question(probe) != Expression((3, 4, 1), ("+", "-")):
+            raise ValueError(f"question_template {question_template!r} hides the expression from the step checker: "
+                             "keep {expr} apart from other digits")
         self.min_operands, self.max_operands, self.max_operand = min_operands, max_operands, max_operand
         self.ops, self.train_size, self.seed = ops, train_size, seed
-        self.prompt_suffix, self.question_template = prompt_suffix, question_template
+        self.prompt_suffix = INSTRUCT_SUFFIX if prompt_suffix == "instruct" else prompt_suffix
+        self.question_template = question_template
 
     def sample_expression(self, rng: random.Random) -> Expression:
         n = rng.randint(self.min_operands, self.max_operands)
@@ -122,21 +153,26 @@ class ArithTask:
         held_out = set()
         if split == "train":
             for other in ("test", "validation"):
-                held_out |= {p.question for p in self.load(other)}
+                held_out |= {p.meta["expression"] for p in self.load(other)}
         rng = random.Random(self.seed * 1000 + _SPLIT_SEEDS[split])
         problems, seen = [], set()
         attempts = 0
         while len(problems) < size and attempts < size * 50:
             attempts += 1
             expr = self.sample_expression(rng)
-            if expr.text() in seen or f"Compute {expr.text()}." in held_out:
+            if expr.text() in seen or expr.text() in held_out:
                 continue
             seen.add(expr.text())
             problems.append(self.problem(expr, f"arith-{split}-{len(problems)}"))
         return problems
 
-    def demonstrations(self, n: int, error_rate: float, rng: random.Random) -> list[tuple[str, str]]:
-        """(prompt, solution) pairs for the supervised warm start; ``error_rate`` of them carry one slip."""
+    def demonstrations(self, n: int, error_rate: float, rng: random.Random,
+                       early_stop_rate: float = 0.0) -> list[tuple[str, str]]:
+        """(prompt, solution) pairs for the supervised warm start, imperfect like real SFT data.
+
+        ``error_rate`` of them carry one arithmetic slip; ``early_stop_rate`` of them box the running total one
+        operation too early (a premature answer).
+        """
         demos = []
         for _ in range(n):
             expr = self.sample_expression(rng)
@@ -144,5 +180,6 @@ class ArithTask:
             if rng.random() < error_rate:
                 slip_step = rng.randrange(len(expr.ops))
                 slip = rng.choice([-2, -1, 1, 2])
-            demos.append((self.problem(expr, "demo").prompt, solution_text(expr, slip_step, slip)))
+            stop_after = len(expr.ops) - 1 if rng.random() < early_stop_rate else None
+            demos.append((self.problem(expr, "demo").prompt, solution_text(expr, slip_step, slip, stop_after)))
         return demos

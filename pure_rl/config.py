@@ -51,6 +51,7 @@ class WarmStartConfig:
     batch_size: int = 32  # demonstrations per supervised step
     lr: float = 3e-3  # supervised learning rate
     demo_error_rate: float = 0.0  # fraction of demonstrations with one arithmetic slip (a realistic, imperfect SFT set)
+    demo_early_stop_rate: float = 0.0  # fraction of demonstrations that box their answer one operation too early
     cache: bool = True  # reuse a warm-start checkpoint with the same settings (keyed by their hash)
 
 
@@ -262,6 +263,7 @@ def validate_config(cfg: Config) -> None:
     _check(cfg.model.tiny.vocab_size >= 300, f"model.tiny.vocab_size must be >= 300 (256 bytes + specials + merges such as the step separator), got {cfg.model.tiny.vocab_size}")
     _check(cfg.model.tiny.arch in ("llama", "lightning"), f"model.tiny.arch must be llama or lightning, got {cfg.model.tiny.arch!r}")
     _check(0 <= cfg.model.warm_start.demo_error_rate <= 1, "model.warm_start.demo_error_rate must be in [0, 1]")
+    _check(0 <= cfg.model.warm_start.demo_early_stop_rate <= 1, "model.warm_start.demo_early_stop_rate must be in [0, 1]")
     _check(cfg.train.device in ("auto", "cpu", "cuda"), f"train.device must be auto, cpu or cuda, got {cfg.train.device!r}")
     for reg, name, key in (
         (registry.VERIFIERS, cfg.reward.verifier, "reward.verifier"),

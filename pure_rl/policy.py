@@ -85,6 +85,7 @@ def load_pretrained(model_cfg: ModelConfig) -> tuple[torch.nn.Module, Any]:
     """Load a transformers causal LM and its tokenizer from a folder, a hub id or a GGUF file (cached)."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    import pure_rl.models  # noqa: F401  (registers the lightning policy with the Auto classes)
     from pure_rl.known_models import resolve_known_model
 
     source, gguf_file = resolve_known_model(model_cfg)

@@ -67,7 +67,7 @@ def warm_start_policy(cfg: Config) -> tuple[torch.nn.Module, Any]:
     if not hasattr(task, "demonstrations"):
         raise ValueError(f"model.name=tiny needs a task with demonstrations(); task {cfg.task.name!r} has none")
     rng = random.Random(cfg.seed)
-    corpus = [p + s for p, s in task.demonstrations(2000, ws.demo_error_rate, rng)]
+    corpus = [p + s for p, s in task.demonstrations(2000, ws.demo_error_rate, rng, ws.demo_early_stop_rate)]
     tokenizer = build_tokenizer(corpus, cfg.model.tiny.vocab_size)
     torch.manual_seed(cfg.seed)
     model = build_tiny_model(cfg.model.tiny, tokenizer)
@@ -78,7 +78,8 @@ def warm_start_policy(cfg: Config) -> tuple[torch.nn.Module, Any]:
         )
         model.train()
         for step in range(ws.steps):
-            loss = supervised_loss(model, tokenizer, task.demonstrations(ws.batch_size, ws.demo_error_rate, rng))
+            demos = task.demonstrations(ws.batch_size, ws.demo_error_rate, rng, ws.demo_early_stop_rate)
+            loss = supervised_loss(model, tokenizer, demos)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
