@@ -71,6 +71,7 @@ class Trainer:
         self.credit_fn = CREDIT_FORMS.get(cfg.credit.form)
 
         model, self.tokenizer = self._build_policy()
+        torch.manual_seed(cfg.seed)  # building may draw random numbers (a warm start does, a cache hit does not)
         self.ref_model = None
         if cfg.credit.kl_coef > 0 and cfg.model.lora.r == 0:
             self.ref_model = copy.deepcopy(model).requires_grad_(False).eval().to(self.device)
