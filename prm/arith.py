@@ -14,7 +14,7 @@ when the step only narrates. A ``\\boxed{}`` answer must equal the expression's 
 from __future__ import annotations
 
 import re
-from typing import Sequence
+from collections.abc import Sequence
 
 from evals.arith import Expression, apply, parse_question
 
@@ -34,7 +34,8 @@ def score_solution(expr: Expression, steps: Sequence[str]) -> list[float]:
     for k, step in enumerate(steps):
         if k < len(expr.ops):
             m = EQUATION_RE.match(step)
-            ok = bool(m) and int(m.group(1)) == acc and m.group(2) == expr.ops[k] and int(m.group(3)) == expr.operands[k + 1]
+            ok = (bool(m) and int(m.group(1)) == acc and m.group(2) == expr.ops[k]
+                  and int(m.group(3)) == expr.operands[k + 1])
             ok = ok and int(m.group(4)) == apply(acc, expr.ops[k], expr.operands[k + 1])
             acc = int(m.group(4)) if m else acc
         elif k == len(expr.ops):
@@ -112,6 +113,7 @@ class ArithPRM:
         for prompt, row in zip(prompts, steps):
             expr = parse_question(prompt)
             if expr is None:
-                raise ValueError(f"arith PRM: no 'Compute ...' expression (or 'a + b - c' question) in prompt {prompt[:80]!r}")
+                raise ValueError(
+                    f"arith PRM: no 'Compute ...' expression (or 'a + b - c' question) in prompt {prompt[:80]!r}")
             out.append(score_solution(expr, row) if self.mode == "strict" else score_prose_solution(expr, row))
         return out

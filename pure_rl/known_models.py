@@ -58,7 +58,8 @@ def packaged_gguf(name: str) -> Path:
             path = Path(f.locate())
             if path.exists():
                 return path
-    raise MissingModelPackage(f"{dist_name} is installed but holds no {file_name}; reinstall with `{install} --force-reinstall`")
+    raise MissingModelPackage(
+        f"{dist_name} is installed but holds no {file_name}; reinstall with `{install} --force-reinstall`")
 
 
 def resolve_known_model(model_cfg: ModelConfig) -> tuple[str, str | None]:
@@ -78,8 +79,8 @@ def resolve_known_model(model_cfg: ModelConfig) -> tuple[str, str | None]:
         known = sorted(PACKAGED_GGUF) + list(BUILT_IN_NAMES)
         close = difflib.get_close_matches(source, known, n=1, cutoff=0.5)
         hint = f"did you mean {close[0]!r}? " if close else ""
-        raise ValueError(f"model.name={source!r} is neither a known model nor a local folder nor a hub id (owner/name); "
-                         f"{hint}known names: {', '.join(known)}")
+        raise ValueError(f"model.name={source!r} is neither a known model nor a local folder nor a hub id "
+                         f"(owner/name); {hint}known names: {', '.join(known)}")
     return source, gguf
 
 
@@ -142,7 +143,8 @@ def load_gguf_cached(folder: str, gguf_file: str, dtype: torch.dtype) -> tuple[t
 
     gguf_path = Path(folder).expanduser() / gguf_file
     if not gguf_path.is_file():
-        raise FileNotFoundError(f"model.gguf_file {gguf_path} does not exist; give a .gguf file inside model.path or an absolute path")
+        raise FileNotFoundError(
+            f"model.gguf_file {gguf_path} does not exist; give a .gguf file inside model.path or an absolute path")
     cached = convert_gguf(gguf_path)
     tokenizer = AutoTokenizer.from_pretrained(cached)
     model = AutoModelForCausalLM.from_pretrained(cached, dtype=dtype)
