@@ -163,26 +163,27 @@ def rloo_token_advantages(
         raise ValueError(f"baseline {baseline!r} is unknown; valid: {', '.join(BASELINES)}")
     mask = response_mask.bool()
     step_valid = step_end_idx >= 0
-    r_star = step_rewards.float().masked_fill(~step_valid, 0.0)  # [B, S]
+    # float64 inside: whitening divides by the spread of returns, which magnifies float32 rounding of the cumsums.
+    r_star = step_rewards.double().masked_fill(~step_valid, 0.0)  # [B, S]
     last = last_token_index(mask)  # [B]
     has_token = last >= 0
-    u = torch.zeros(B, T, dtype=torch.float32, device=response_mask.device)  # [B, T] per-token reward
+    u = torch.zeros(B, T, dtype=torch.float64, device=response_mask.device)  # [B, T] per-token reward
     if baseline == "token":
-        lengths = mask.sum(dim=1).float()  # [B] L_i
+        lengths = mask.sum(dim=1).double()  # [B] L_i
         returns = r_star.sum(dim=1)  # [B] R_i
         others_r = _group_sum(returns, group_size) - returns
         others_l = _group_sum(lengths, group_size) - lengths
         b = torch.where(others_l > 0, others_r / others_l.clamp_min(1.0), torch.zeros_like(others_r))  # [B]
-        step_values = r_star - b[:, None] * step_lengths(step_end_idx).float()
+        step_values = r_star - b[:, None] * step_lengths(step_end_idx).double()
         u += place_at_tokens(step_values * step_valid, step_end_idx, T)
     else:
         u += place_at_tokens(r_star, step_end_idx, T)
     if verifiable_rewards is not None:
-        v = verifiable_rewards.float()
+        v = verifiable_rewards.double()
         vr_term = vr_coef * (v - leave_one_out_mean(v, group_size)) if baseline == "token" else vr_coef * v
         u[has_token, last[has_token]] += vr_term[has_token]
     if kl is not None and kl_coef != 0.0:
-        u -= kl_coef * kl.float() * mask
+        u -= kl_coef * kl.double() * mask
     u = u * mask
     adv = reverse_cumsum(u) * mask  # [B, T]
     if baseline == "paper":
@@ -197,7 +198,7 @@ def rloo_token_advantages(
         adv = adv * keep
     if whiten:
         adv = masked_whiten(adv, keep)
-    return adv
+    return adv.float()
 
 
 def _group_sum(x: torch.Tensor, group_size: int) -> torch.Tensor:

@@ -302,3 +302,15 @@ def test_padding_never_changes_valid_outputs(batch, extra_t, extra_s):
     b = rloo_token_advantages(r_star_p, ends_p, mask_p, K, v, 1.0, kl_p, 0.01)
     assert torch.allclose(a, b[:, :T], atol=1e-5)
     assert b[:, T:].abs().sum() == 0
+
+
+def test_whitening_two_close_returns_stays_precise():
+    """Regression (found by hypothesis): only two whitened tokens whose returns differ by a KL term of ~5e-4."""
+    mask = torch.tensor([[1, 1, 1], [1, 0, 0]], dtype=torch.bool)
+    ends = torch.tensor([[2, -1], [0, -1]])
+    r_star = torch.tensor([[-0.3161, 0.0], [0.2, 0.0]])
+    kl = torch.tensor([[0.0499, 0.0197, 0.0023], [0.03, 0.0, 0.0]])
+    got = rloo_token_advantages(r_star, ends, mask, 2, torch.tensor([1.0, 1.0]), 0.5, kl, 0.01)
+    want = loop_reference(r_star, ends, mask, 2, torch.tensor([1.0, 1.0]), 0.5, kl, 0.01, True, True)
+    assert torch.allclose(got, want, atol=1e-5)
+    assert got[0, :2].tolist() == pytest.approx([-1.0, 1.0], abs=1e-4)
