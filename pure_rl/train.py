@@ -26,9 +26,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"config error: {exc}", file=sys.stderr)
         return 2
     print(to_yaml(cfg))
+    from pure_rl.policy import ModelLoadError
+    from pure_rl.registry import RegistryError
     from pure_rl.trainer import Trainer
 
-    trainer = Trainer(cfg)
+    try:
+        trainer = Trainer(cfg)
+    except (ModelLoadError, RegistryError, FileNotFoundError, ImportError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     summary = trainer.fit()
     print_summary(summary)
     return 0

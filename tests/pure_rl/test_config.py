@@ -67,3 +67,13 @@ def test_cli_help_and_config_error_exit_codes(capsys):
     assert "credit.form" in capsys.readouterr().out
     assert main(["credit.fomr=sum"]) == 2
     assert "did you mean 'credit.form'" in capsys.readouterr().err
+
+
+def test_cli_reports_a_missing_model_in_one_line(tmp_path, capsys, monkeypatch):
+    from pure_rl.train import main
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    code = main([f"output_dir={tmp_path}", "model.name=some-org/no-such-model", "task.eval_size=4", "log.progress=false"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "not found locally and the hub is unreachable" in err and "Traceback" not in err
