@@ -26,7 +26,7 @@ def make_trainer(args):
 
 
 def comparable(records):
-    """Metrics without wall-clock timings, keyed by (step, has heldout)."""
+    """Metric records without their wall-clock timings, which differ between runs."""
     return [{k: v for k, v in r.items() if not k.startswith("time/")} for r in records]
 
 
