@@ -80,8 +80,6 @@ def test_a_break_before_a_letter_is_two_newline_tokens(smollm_tokenizer):
     assert texts[k : k + 3] == [".", "\n", "\n"]
 
 
-@pytest.mark.xfail(strict=True, reason="pure_rl/steps.py ends steps only at single tokens ending in the separator; "
-                   "SmolLM2 often writes it as two '\\n' tokens (reported to the lead)")
 def test_two_token_break_splits_a_real_response(smollm_tokenizer):
     assert _segment(smollm_tokenizer, [TWO_TOKEN_BREAK]) == ["First, 7 + 12 = 19.\n\n", "Then 19 - 5 = 14."]
 

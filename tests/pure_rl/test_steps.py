@@ -4,7 +4,7 @@ import pytest
 import torch
 from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
 
-from pure_rl.steps import separator_token_ids, step_end_indices
+from pure_rl.steps import separator_token_ids, split_steps, step_end_indices
 
 QWEN2_STYLE_SPLIT = (
     r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"
@@ -89,3 +89,62 @@ def test_padding_tokens_never_end_steps():
 def test_shape_mismatch_raises():
     with pytest.raises(ValueError, match="response_mask"):
         step_end_indices(torch.zeros(2, 3, dtype=torch.long), torch.zeros(2, 4, dtype=torch.bool), {1})
+
+
+# -------------------------------------------------------------- blank lines written as several tokens (SmolLM2)
+
+
+def _ids(tokenizer, *pieces):
+    """Token ids of text pieces and of single vocabulary tokens given as ("tok", byte-level token string)."""
+    ids = []
+    for piece in pieces:
+        ids += [tokenizer.token_to_id(piece[1])] if isinstance(piece, tuple) else tokenizer.encode(piece).ids
+    return ids
+
+
+def _steps(tokenizer, ids):
+    row = torch.tensor([ids])
+    ends = [int(e) for e in step_end_indices(row, torch.ones_like(row, dtype=torch.bool), separator_token_ids(tokenizer))[0]]
+    return split_steps(ids, ends, tokenizer.decode)
+
+
+NL = ("tok", "Ċ")  # a lone "\n" token
+NLNL = ("tok", "ĊĊ")
+
+
+def test_separator_classes_on_a_real_bpe(tokenizer):
+    sep = separator_token_ids(tokenizer)
+    nl, nlnl = tokenizer.token_to_id("Ċ"), tokenizer.token_to_id("ĊĊ")
+    assert nl not in sep and nlnl in sep and len(sep) == len(sep.whole)
+    (head, tail), = sep.splits  # "\n\n" splits once: a token ending in "\n", then exactly "\n"
+    assert tail == {nl} and {nl, nlnl} <= head
+    assert all(tokenizer.decode([i]).endswith("\n") for i in head)
+    assert {nl, nlnl} <= sep.blank and all(set(tokenizer.decode([i])) == {"\n"} for i in sep.blank)
+
+
+def test_two_newline_tokens_end_a_step_at_the_second(tokenizer):
+    ids = _ids(tokenizer, "First, 7 - 2 = 5.", NL, NL, "Then 5 + 1 = 6.")
+    assert _steps(tokenizer, ids) == ["First, 7 - 2 = 5.\n\n", "Then 5 + 1 = 6."]
+
+
+def test_a_run_of_newline_tokens_ends_one_step_at_its_last_token(tokenizer):
+    for run in ([NL, NL, NL], [NLNL, NL], [NL, NLNL], [NLNL, NLNL]):
+        ids = _ids(tokenizer, "First, 7 - 2 = 5.", *run, "Then 5 + 1 = 6.")
+        steps = _steps(tokenizer, ids)
+        assert len(steps) == 2 and steps[1] == "Then 5 + 1 = 6.", (run, steps)
+
+
+def test_a_single_newline_is_not_a_step_break(tokenizer):
+    ids = _ids(tokenizer, "First, 7 - 2 = 5.", NL, "Then 5 + 1 = 6.", NL)
+    assert _steps(tokenizer, ids) == ["First, 7 - 2 = 5.\nThen 5 + 1 = 6.\n"]
+
+
+def test_a_break_split_at_the_end_of_the_response_is_counted_once(tokenizer):
+    ids = _ids(tokenizer, "So 6.", NL, NL)
+    assert _steps(tokenizer, ids) == ["So 6.\n\n"]
+
+
+def test_a_plain_id_set_keeps_the_single_token_rule(tokenizer):
+    nl = tokenizer.token_to_id("Ċ")
+    ids = torch.tensor([[5, nl, nl, 6]])
+    assert step_end_indices(ids, torch.ones_like(ids, dtype=torch.bool), {nl}).tolist() == [[1, 2, 3]]
