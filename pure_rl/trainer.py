@@ -1,6 +1,6 @@
 """The PURE training loop as named, timed stages.
 
-    batch = self.rollout(problems)   # sample K responses per prompt; learner recomputes log pi_old
+    batch = self.rollout(problems)   # sample K responses per prompt; learner recomputes log pi_old when needed
     self.verify(batch)               # verifier verdicts -> verifiable rewards (infra failures masked)
     self.segment(batch)              # step boundaries in policy tokens
     self.score(batch)                # PRM step scores mapped to [-1, 1] (unscored rows masked)
@@ -89,6 +89,9 @@ class Trainer:
             use_chat_template=cfg.rollout.chat_template, **cfg.rollout.engine_kwargs,
         )
         self.separator_ids = separator_token_ids(self.tokenizer, cfg.reward.separator)
+        # One optimiser step per rollout batch: pi_old is the policy being updated, so the ratio is exactly 1 and
+        # the loss can take its old log-probs from its own forward pass (detached) instead of a separate pass.
+        self.single_pass_update = cfg.optim.ppo_epochs == 1 and cfg.optim.mini_batches == 1
         self.data_rng = random.Random(cfg.seed + 2)
         self.step = 0
         self.bad_steps = 0
@@ -136,13 +139,16 @@ class Trainer:
 
     def rollout(self, problems: list[Problem]) -> RolloutBatch:
         batch = self.engine.generate(problems, self.cfg.rollout.group_size, self.sampling())
-        ids, mask = batch.input_ids()
         engine_logprobs = batch.old_logprobs
+        from_engine = bool(engine_logprobs.abs().sum() > 0)
+        if self.single_pass_update and self.cfg.credit.kl_coef == 0 and not from_engine:
+            return batch  # pi_old is the policy the update's own forward pass sees: no extra pass needed
+        ids, mask = batch.input_ids()
         batch.old_logprobs = batched_token_logprobs(
             self.policy, ids.to(self.device), mask.to(self.device), batch.response_ids.shape[1],
             self.cfg.rollout.temperature, self.cfg.optim.micro_batch_size,
         ).cpu()
-        if engine_logprobs.abs().sum() > 0:
+        if from_engine:
             diff = (engine_logprobs - batch.old_logprobs).abs()[batch.response_mask]
             batch.stats["rollout_logprob_max_diff"] = float(diff.max()) if diff.numel() else 0.0
         return batch
@@ -224,7 +230,8 @@ class Trainer:
                     logp = token_logprobs(self.model, ids[micro].to(self.device), attn[micro].to(self.device), T,
                                           self.cfg.rollout.temperature)
                     m = loss_mask[micro].to(self.device)
-                    loss, stats = ppo_clip_loss(logp, batch.old_logprobs[micro].to(self.device),
+                    old = logp.detach() if self.single_pass_update else batch.old_logprobs[micro].to(self.device)
+                    loss, stats = ppo_clip_loss(logp, old,
                                                 batch.advantages[micro].to(self.device), m, o.clip_eps, o.loss_aggregation)
                     weight = _loss_denominator(loss_mask[micro], o.loss_aggregation) / max(denom, 1)
                     if not torch.isfinite(loss):

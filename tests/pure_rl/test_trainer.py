@@ -174,3 +174,15 @@ def test_lora_with_kl_to_the_base_model(tiny_args):
     assert all("kl" in r for r in records)
     assert all(torch.equal(p.detach(), base_before[n]) for n, p in trainer.policy.named_parameters() if n in base_before)
     assert (latest_good(trainer.run_dir) / "model" / "adapter_model.safetensors").exists()
+
+
+def test_single_pass_update_skips_the_old_logprob_pass(tiny_args, monkeypatch):
+    """One optimiser step per batch: the ratio is exactly 1 and no separate pi_old pass runs; with two
+    mini-batches per batch the policy moves between them, so the rollout must compute pi_old once."""
+    calls = []
+    real = trainer_module.batched_token_logprobs
+    monkeypatch.setattr(trainer_module, "batched_token_logprobs", lambda *a, **k: calls.append(1) or real(*a, **k))
+    stats = make_trainer(tiny_args()).train_step()
+    assert calls == [] and stats["ratio_max"] == 1.0 and stats["clip_frac"] == 0.0
+    stats = make_trainer(tiny_args("optim.mini_batches=2", "optim.lr=0.05", run="two")).train_step()
+    assert calls == [1] and stats["ratio_max"] > 1.0
