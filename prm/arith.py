@@ -96,15 +96,18 @@ class ArithPRM:
     """Rule-based PRM for ``task=arith``; reads the expression from the prompt text.
 
     ``mode="strict"`` (default) wants the reference layout, one bare equation per step; ``mode="lenient"``
-    finds equations inside prose and scores narration 0.
+    finds equations inside prose and scores narration 0. ``require_boxed=True`` scores the last step -1 when
+    no step commits to a ``\\boxed{}`` answer: otherwise a policy that has learnt its equations are often
+    wrong can earn more by narrating without ever answering (a truncated ramble scores 0, an attempt -1).
     """
 
     score_range = (-1.0, 1.0)
 
-    def __init__(self, mode: str = "strict"):
+    def __init__(self, mode: str = "strict", require_boxed: bool = False):
         if mode not in MODES:
             raise ValueError(f"ArithPRM mode must be one of {', '.join(MODES)}, got {mode!r}")
         self.mode = mode
+        self.require_boxed = require_boxed
 
     def score_steps(self, prompts: Sequence[str], steps: Sequence[Sequence[str]]) -> list[list[float] | None]:
         if len(prompts) != len(steps):
@@ -115,5 +118,8 @@ class ArithPRM:
             if expr is None:
                 raise ValueError(
                     f"arith PRM: no 'Compute ...' expression (or 'a + b - c' question) in prompt {prompt[:80]!r}")
-            out.append(score_solution(expr, row) if self.mode == "strict" else score_prose_solution(expr, row))
+            scores = score_solution(expr, row) if self.mode == "strict" else score_prose_solution(expr, row)
+            if self.require_boxed and scores and not any(PROSE_BOXED_RE.search(step) for step in row):
+                scores[-1] = -1.0
+            out.append(scores)
         return out

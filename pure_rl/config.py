@@ -142,6 +142,7 @@ class LogConfig:
     wandb_project: str | None = None  # log to Weights & Biases when set and installed
     progress: bool = True  # rich progress bar
     jump_factor: float = 3.0  # monitors warn when a watched metric moves by this many running std devs
+    samples_per_step: int = 4  # rollouts per step written to samples.jsonl with their step scores and verdict
 
 
 @dataclass

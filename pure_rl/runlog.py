@@ -19,6 +19,7 @@ class RunLogger:
     def __init__(self, run_dir: Path, tensorboard: bool = True, wandb_project: str | None = None,
                  config: dict | None = None):
         self.path = run_dir / "metrics.jsonl"
+        self.samples_path = run_dir / "samples.jsonl"
         self.tb = self.wandb = None
         if tensorboard:
             try:
@@ -37,10 +38,10 @@ class RunLogger:
 
     def truncate_after(self, step: int) -> None:
         """Drop records newer than ``step`` (a resumed run rewrites the steps a killed run had logged)."""
-        if not self.path.exists():
-            return
-        kept = [line for line in self.path.read_text().splitlines() if line and json.loads(line).get("step", 0) <= step]
-        self.path.write_text("".join(line + "\n" for line in kept))
+        for path in (self.path, self.samples_path):
+            if path.exists():
+                kept = [line for line in path.read_text().splitlines() if line and json.loads(line).get("step", 0) <= step]
+                path.write_text("".join(line + "\n" for line in kept))
 
     def log(self, step: int, metrics: dict[str, Any]) -> None:
         record = {"step": step, **{k: _jsonable(v) for k, v in metrics.items()}}
@@ -53,6 +54,12 @@ class RunLogger:
             self.tb.flush()
         if self.wandb is not None:
             self.wandb.log(scalars, step=step)
+
+    def log_samples(self, step: int, samples: list[dict[str, Any]]) -> None:
+        """One line per sampled rollout, to read what the policy writes and how it was scored."""
+        with open(self.samples_path, "a") as f:
+            for sample in samples:
+                f.write(json.dumps({"step": step, **sample}) + "\n")
 
     def close(self) -> None:
         if self.tb is not None:

@@ -284,7 +284,22 @@ class Trainer:
         with self.timed("monitor"):
             stats.update(batch.stats)
             stats.update(batch_monitors(batch))
+            self.logger.log_samples(self.step + 1, self.samples(batch))
         return stats
+
+    def samples(self, batch: RolloutBatch) -> list[dict[str, Any]]:
+        """The first ``log.samples_per_step`` rollouts (one group first, so its spread of outcomes shows)."""
+        out = []
+        for i in range(min(self.cfg.log.samples_per_step, batch.size)):
+            steps = int(batch.step_mask[i].sum())
+            out.append({
+                "question": batch.problems[i].question, "answer": batch.problems[i].answer,
+                "response": batch.responses[i], "correct": batch.verdicts[i].correct,
+                "steps": batch.step_texts[i], "step_scores": [round(float(x), 4) for x in batch.step_scores[i, :steps]],
+                "advantage_mean": round(float(batch.advantages[i][batch.response_mask[i]].mean()), 4)
+                if batch.response_mask[i].any() else 0.0,
+            })
+        return out
 
     def evaluate(self) -> float:
         with self.timed("evaluate"):

@@ -150,6 +150,17 @@ def test_strict_default_is_unchanged_and_modes_are_checked():
         ArithPRM(mode="loose")
 
 
+def test_require_boxed_makes_an_unanswered_solution_end_wrong():
+    prm = ArithPRM(mode="lenient", require_boxed=True)
+    prompts = ["What is 7 + 12 - 5?"] * 4
+    rows = [["Let's add the numbers.", "First we think about it"],  # a ramble that never answers
+            ["7 + 12 - 5 = 14"],  # right, but not committed in a box
+            ["7 + 12 = 19.", "So \\boxed{14}."],
+            []]
+    assert prm.score_steps(prompts, rows) == [[0.0, -1.0], [-1.0], [1.0, 1.0], []]
+    assert ArithPRM(mode="lenient").score_steps(prompts[:1], rows[:1]) == [[0.0, 0.0]]
+
+
 def test_eval_left_to_right_reads_unary_minus_and_times():
     assert eval_left_to_right("19-5") == ([19, 5], 14)
     assert eval_left_to_right("7 + -3 - 2") == ([7, -3, 2], 2)
@@ -191,7 +202,7 @@ def test_recipes_share_everything_but_the_credit_form(recipe, form):
     cfg.credit.form, cfg.recipe = base.credit.form, base.recipe
     assert cfg == base
     assert cfg.model.name == "smollm2-135m-instruct" and cfg.model.lora.r > 0 and cfg.rollout.chat_template
-    assert cfg.reward.prm_kwargs == {"mode": "lenient"}
+    assert cfg.reward.prm_kwargs == {"mode": "lenient", "require_boxed": True}
 
 
 # ---------------------------------------------------------------------------------------------- GGUF conversion cache

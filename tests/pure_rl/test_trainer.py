@@ -50,6 +50,11 @@ def test_run_writes_every_output_and_changes_the_policy(tiny_args):
     assert 0 <= saved["heldout_accuracy_before"] <= 1 and 0 <= saved["heldout_accuracy_after"] <= 1
     assert saved["wall_seconds"] > 0 and summary["steps"] == 3
     assert latest_good(run).name == "step-000003"
+    samples = read_metrics(run / "samples.jsonl")
+    assert [s["step"] for s in samples] == [1] * 4 + [2] * 4 + [3] * 4
+    for s in samples:
+        assert len(s["steps"]) == len(s["step_scores"]) >= 1 and s["correct"] in (True, False)
+        assert all(-1 <= x <= 1 for x in s["step_scores"]) and s["question"].startswith("Compute")
 
 
 def test_resume_after_kill_matches_uninterrupted(tiny_args, tmp_path):
