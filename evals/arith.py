@@ -11,6 +11,7 @@ reward; the answer is graded by the project's math verifier like any other task.
 
 from __future__ import annotations
 
+import logging
 import random
 import re
 from dataclasses import dataclass
@@ -32,6 +33,7 @@ INSTRUCT_SUFFIX = (
     "final answer in \\boxed{}."
 )
 _SPLIT_SEEDS = {"train": 0, "test": 1, "validation": 2}
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -164,6 +166,12 @@ class ArithTask:
                 continue
             seen.add(expr.text())
             problems.append(self.problem(expr, f"arith-{split}-{len(problems)}"))
+        if split == "train" and len(problems) < size:
+            # The held-out splits take their expressions first, so a small space leaves train skewed toward
+            # whatever they did not exhaust (with operands <= 10, two-operand sums end up almost only in test).
+            log.info("task arith: only %d distinct training problems outside the held-out splits (asked for %d); "
+                        "the training mix may differ from the held-out one: raise max_operand or fix the operand count",
+                        len(problems), size)
         return problems
 
     def demonstrations(self, n: int, error_rate: float, rng: random.Random,

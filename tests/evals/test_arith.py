@@ -71,3 +71,11 @@ def test_bad_task_arguments_fail_clearly():
         ArithTask(ops="/")
     with pytest.raises(ValueError, match="split 'dev' is unknown"):
         ArithTask().load("dev")
+
+
+def test_a_small_space_says_train_is_short(caplog):
+    caplog.set_level("INFO", logger="evals.arith")
+    task = ArithTask(min_operands=2, max_operands=2, max_operand=30, train_size=2000)
+    train, test = task.load("train"), task.load("test")
+    assert 0 < len(train) < 2000 and not {p.meta["expression"] for p in train} & {p.meta["expression"] for p in test}
+    assert f"only {len(train)} distinct training problems" in caplog.text
