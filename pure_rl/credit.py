@@ -156,6 +156,11 @@ def rloo_token_advantages(
     (population variance), 0 outside M. The reference code whitens with statistics that include masked zeros and
     padding; this project uses the clean definition.
     Rows without ground truth should get equal verifiable rewards across their group (e.g. 0): their term vanishes.
+
+    The token baseline charges each step b_i per token, so it favours length by the sign of the rewards: when a
+    whole group scores -1, the longest response gets a positive advantage (and the shortest when all score +1).
+    A policy whose steps are mostly judged wrong then learns to ramble until truncated; the paper baseline does
+    not depend on the row's own length and is the safer choice there (tests/pure_rl/test_credit.py pins both).
     """
     B, T = response_mask.shape
     _validate(step_rewards, step_end_idx, response_mask, group_size, verifiable_rewards, kl)

@@ -316,3 +316,19 @@ def test_whitening_two_close_returns_stays_precise():
     half_gap = 0.01 * 0.0499 / 2  # the two returns differ by the first token's KL term
     expected = half_gap / (half_gap**2 + 1e-8) ** 0.5  # population std of two values is half their gap
     assert got[0, :2].tolist() == pytest.approx([-expected, expected], abs=1e-4)
+
+
+def test_token_baseline_favours_length_by_the_sign_of_the_rewards():
+    """Equal step rewards across a group: the token baseline turns length into advantage (longest wins when all
+    score -1, shortest when all score +1); the paper baseline never rewards the longest row for a shared -1."""
+    lengths, T = [10, 20, 40, 80], 80
+    mask = torch.arange(T)[None, :] < torch.tensor(lengths)[:, None]  # [4, T]
+    ends = torch.tensor(lengths)[:, None] - 1  # [4, 1]
+    for sign in (-1.0, 1.0):
+        rewards = torch.full((4, 1), sign)
+        adv = rloo_token_advantages(rewards, ends, mask, 4, mask_step_ends=False, whiten=False, baseline="token")
+        first = adv[:, 0]  # [4] advantage of each row's first token = its whole return minus its baseline
+        assert (first.diff() * sign < 0).all(), first
+        paper = rloo_token_advantages(rewards, ends, mask, 4, mask_step_ends=False, whiten=False, baseline="paper",
+                                      max_length=T)
+        assert sign > 0 or (paper[:, 0] < 0).all(), paper[:, 0]
