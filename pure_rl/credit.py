@@ -161,6 +161,8 @@ def rloo_token_advantages(
     whole group scores -1, the longest response gets a positive advantage (and the shortest when all score +1).
     A policy whose steps are mostly judged wrong then learns to ramble until truncated; the paper baseline does
     not depend on the row's own length and is the safer choice there (tests/pure_rl/test_credit.py pins both).
+    Likewise ``mask_step_ends`` masks the EOS: under mostly negative advantages every sampled token but the EOS is
+    pushed down, so stopping early gains probability and answers shrink (the "empty outputs" of PURE's issue #20).
     """
     B, T = response_mask.shape
     _validate(step_rewards, step_end_idx, response_mask, group_size, verifiable_rewards, kl)
