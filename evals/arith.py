@@ -170,8 +170,8 @@ class ArithTask:
             # The held-out splits take their expressions first, so a small space leaves train skewed toward
             # whatever they did not exhaust (with operands <= 10, two-operand sums end up almost only in test).
             log.info("task arith: only %d distinct training problems outside the held-out splits (asked for %d); "
-                        "the training mix may differ from the held-out one: raise max_operand or fix the operand count",
-                        len(problems), size)
+                     "the training mix may differ from the held-out one: raise max_operand or fix the operand count",
+                     len(problems), size)
         return problems
 
     def demonstrations(self, n: int, error_rate: float, rng: random.Random,

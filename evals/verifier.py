@@ -442,9 +442,8 @@ class MathVerifier:
         """A worker overran its deadline or died: its current item is wrong (reason recorded; a death is retried once on
         a fresh worker first), the items queued behind it are re-dispatched, and the worker is replaced."""
         if worker.jobs and reason == "crash" and worker.jobs[0][0] not in self._crashed:
-            self._crashed.add(
-                worker.jobs[0][0]
-            )  # a worker may die of something else (OOM killer, a signal): retry once
+            # A worker may die of something else (the OOM killer, a signal): requeue its item for one retry.
+            self._crashed.add(worker.jobs[0][0])
         elif worker.jobs:
             key, _ = worker.jobs.popleft()
             self._crashed.discard(key)
