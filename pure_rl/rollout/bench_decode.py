@@ -1,7 +1,7 @@
 """Decode throughput of the lightning policy's native rollout engine against HF ``generate`` and a softmax peer.
 
-    python -m kernels.bench_decode                      # H100: ~1B models, batch 64, contexts 1K/8K/16K/32K
-    python -m kernels.bench_decode --quick              # CPU smoke run with a tiny model (no timing claims)
+    python -m pure_rl.rollout.bench_decode                      # H100: ~1B models, batch 64, contexts 1K/8K/16K/32K
+    python -m pure_rl.rollout.bench_decode --quick              # CPU smoke run with a tiny model (no timing claims)
 
 Rows (same card, same batch, same context, random weights, bf16, sampling at T = 1, N new tokens per row):
 - native: ``NativeRolloutEngine`` after a real chunked prefill of the context (CUDA-graph decode on CUDA), and the
