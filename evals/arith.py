@@ -16,7 +16,8 @@ import random
 import re
 from dataclasses import dataclass
 
-from pure_rl.interfaces import Problem
+from evals.base import TaskDefaults
+from pure_rl.core.interfaces import Problem
 
 SEPARATOR = "\n\n"
 QUESTION_RE = re.compile(r"Compute ((?:-?\d+)(?:\s*[+\-*]\s*-?\d+)+)\.")
@@ -103,7 +104,7 @@ def solution_text(expr: Expression, slip_step: int | None = None, slip: int = 0,
     return SEPARATOR.join(steps)
 
 
-class ArithTask:
+class ArithTask(TaskDefaults):
     """Synthetic multi-step arithmetic problems; splits are disjoint and deterministic.
 
     ``question_template`` is a key of ``QUESTION_TEMPLATES`` or a format string with ``{expr}``;
@@ -111,6 +112,7 @@ class ArithTask:
     """
 
     name = "arith"
+    max_new_tokens = 64  # at most 4 one-line steps and the boxed answer
 
     def __init__(self, min_operands: int = 2, max_operands: int = 3, max_operand: int = 9, ops: str = "+-",
                  train_size: int = 20000, seed: int = 1234, prompt_suffix: str = SEPARATOR,

@@ -29,7 +29,7 @@ from collections.abc import Callable
 
 from evals.tasks import GSM8KTask, MATH500Task
 from evals.verifier import WARM_UP_ANSWERS, MathVerifier, _warm_up, grade_one
-from pure_rl.interfaces import Problem
+from pure_rl.core.interfaces import Problem
 
 Pair = tuple[str, str, bool, str]  # completion, gold, label, generator name
 

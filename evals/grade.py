@@ -19,7 +19,7 @@ from typing import Any
 from evals.answer import lm_eval_exact_match, lm_eval_flexible, lm_eval_strict
 from evals.tasks import GSM8KTask, MATH500Task
 from evals.verifier import MathVerifier
-from pure_rl.interfaces import Problem
+from pure_rl.core.interfaces import Problem
 
 TASKS = {"gsm8k": GSM8KTask, "math500": MATH500Task}
 COMPLETION_KEYS = ("completion", "prediction", "response", "output")

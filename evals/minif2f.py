@@ -8,10 +8,13 @@ truth a proof is checked against), so the trainer treats these problems as verif
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
+from evals.base import TaskDefaults
 from lean_env.extract import extract_proof
 from lean_env.minif2f import SPLITS, load_minif2f
-from pure_rl.interfaces import Problem
+from pure_rl.core.configio import ConfigError
+from pure_rl.core.interfaces import Problem
 
 # DeepSeek-Prover-V1.5 (non-CoT): the prompt opens a lean4 block and ends right after ``:= by``, so the
 # completion is the tactic body, cut at the closing fence.
@@ -33,7 +36,7 @@ _SPLIT_ALIASES = {"validation": "valid", "val": "valid"}
 __all__ = ["PROMPT_STYLES", "MiniF2FTask", "extract_proof"]
 
 
-class MiniF2FTask:
+class MiniF2FTask(TaskDefaults):
     """``load(split, limit)`` -> Problems with ``meta`` = formal_statement, header, informal_prefix, split, name.
 
     ``source``: a JSONL path, a folder, or a hub dataset id; default ``../shared/data/minif2f/minif2f.jsonl``
@@ -41,6 +44,27 @@ class MiniF2FTask:
     """
 
     name = "minif2f"
+    train_split = "valid"  # miniF2F has no train split
+    eval_splits = ("valid", "test")
+    max_new_tokens = 2048
+    verifier = "lean"
+    sampling_top_p = 0.95  # DeepSeek-Prover's sampling
+
+    @property
+    def stop(self) -> list[str]:
+        """DeepSeek-style prompts open a lean4 fence: the proof ends at the closing one."""
+        return ["```"] if self.prompt_style.startswith("deepseek") else []
+
+    @classmethod
+    def cli_arguments(cls, prompt: str | None, shots: int | None, data_path: str | None) -> dict[str, Any]:
+        if shots not in (None, 0):
+            raise ConfigError(f"task=minif2f prompts are zero-shot, got shots={shots}")
+        kwargs: dict[str, Any] = {}
+        if prompt is not None:
+            kwargs["prompt_style"] = prompt
+        if data_path is not None:
+            kwargs["source"] = data_path
+        return kwargs
 
     def __init__(self, source: str | Path | None = None, prompt_style: str = "deepseek"):
         if prompt_style not in PROMPT_STYLES:

@@ -28,10 +28,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from evals.metrics import sample_outcome, summarize
+from pure_rl.core.metrics import sample_outcome, summarize
 from evals.report import PREDICTIONS, PredictionLog, record_key, write_outputs
 from pure_rl.config import ConfigError, help_text, load_config
-from pure_rl.interfaces import Problem, SamplingParams, Verdict
+from pure_rl.core.interfaces import Problem, SamplingParams, Verdict
 
 log = logging.getLogger("evals.run")
 
@@ -120,7 +120,7 @@ def _check(cond: bool, message: str) -> None:
 
 def validate_eval_config(cfg: EvalConfig) -> None:
     """Range checks that need no files: one-line ConfigErrors."""
-    from pure_rl import registry
+    from pure_rl.core import registry
 
     _check(cfg.model is not None, "model= is required: a checkpoint folder, a hub id or a known model name")
     _check(cfg.n >= 1, f"n must be >= 1, got {cfg.n}")
@@ -304,7 +304,7 @@ def build_engine(plan: Plan) -> Any:
     from pure_rl.config import ModelConfig
     from pure_rl.known_models import PACKAGED_GGUF
     from pure_rl.policy import load_pretrained
-    from pure_rl.registry import ROLLOUT_ENGINES
+    from pure_rl.core.registry import ROLLOUT_ENGINES
 
     factory = ROLLOUT_ENGINES.get(plan.engine)  # an engine that cannot import fails before the model loads
     config_json = Path(plan.model).expanduser() / "config.json"
@@ -321,14 +321,14 @@ def build_engine(plan: Plan) -> Any:
 
 
 def build_verifier(plan: Plan) -> Any:
-    from pure_rl.registry import VERIFIERS
+    from pure_rl.core.registry import VERIFIERS
 
     return VERIFIERS.build(plan.verifier, **plan.verifier_kwargs)
 
 
 def load_problems(plan: Plan) -> list[tuple[str, Problem]]:
     """(split, problem) pairs of every split, in order; problems with an empty prompt are skipped as the trainer does."""
-    from pure_rl.registry import TASKS
+    from pure_rl.core.registry import TASKS
 
     task = TASKS.build(plan.task, **plan.task_kwargs)
     pairs, seen, skipped = [], set(), 0

@@ -24,7 +24,9 @@ from pathlib import Path
 from typing import Any
 
 from evals.answer import extract_boxed
-from pure_rl.interfaces import Problem
+from evals.base import TaskDefaults
+from pure_rl.core.configio import ConfigError
+from pure_rl.core.interfaces import Problem
 
 SHARED_DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
 
@@ -141,6 +143,10 @@ PROMPT_FORMATS: dict[str, Callable[[str, list[tuple[str, str]]], str]] = {
     "gsm8k_cot": _gsm8k_cot,
     "cot_zeroshot": _cot_zeroshot,
 }
+# lm-eval's ``until`` for its formats: the model would go on to write the next exemplar.
+PROMPT_STOPS = {"gsm8k": ["Question:"], "gsm8k_cot": ["Q:"], "cot_zeroshot": ["Q:"]}
+PROMPT_SHOTS = {"gsm8k": 5, "gsm8k_cot": 8}  # few-shot exemplars in each format (others: 0)
+SHOT_PROMPTS = {0: "qwen-boxed", 5: "gsm8k", 8: "gsm8k_cot"}
 
 
 def load_records(data_path: str | os.PathLike | None, hub_id: str, hub_config: str | None, split: str) -> list[dict]:
@@ -163,8 +169,9 @@ def load_records(data_path: str | os.PathLike | None, hub_id: str, hub_config: s
         ) from exc
 
 
-class _MathTaskBase:
+class _MathTaskBase(TaskDefaults):
     name = ""
+    few_shot = False  # whether shots=5/8 prompt formats apply (GSM8K's exemplars)
     hub_config: str | None = None
     splits: tuple[str, ...] = ("test",)
     shared_dir = ""
@@ -180,6 +187,24 @@ class _MathTaskBase:
         self.seed = seed
 
     default_hub_id = ""
+
+    @property
+    def stop(self) -> list[str]:
+        return list(PROMPT_STOPS.get(self.prompt, []))
+
+    @classmethod
+    def cli_arguments(cls, prompt: str | None, shots: int | None, data_path: str | None) -> dict[str, Any]:
+        kwargs: dict[str, Any] = {} if data_path is None else {"data_path": data_path}
+        if shots is not None:
+            if not cls.few_shot and shots != 0:
+                raise ConfigError(f"shots={shots}: only task=gsm8k has few-shot prompts")
+            prompt = prompt or SHOT_PROMPTS[shots]
+            used = PROMPT_SHOTS.get(prompt, 0)
+            if used != shots:
+                raise ConfigError(f"prompt={prompt} uses {used} shots, not shots={shots}")
+        if prompt is not None:
+            kwargs["prompt"] = prompt
+        return kwargs
 
     def _source(self, split: str) -> str | None:
         if self.data_path is not None:
@@ -212,6 +237,8 @@ class GSM8KTask(_MathTaskBase):
     """GSM8K (``openai/gsm8k``, config ``main``): gold from the ``####`` line, commas stripped."""
 
     name = "gsm8k"
+    few_shot = True
+    lm_eval_conventions = True
     default_hub_id = "openai/gsm8k"
     hub_config = "main"
     splits = ("train", "test")
@@ -241,6 +268,8 @@ class MATH500Task(_MathTaskBase):
     """MATH-500 (PRM800K ``math_splits/test.jsonl`` = ``HuggingFaceH4/MATH-500``): gold is the ``answer`` field."""
 
     name = "math500"
+    max_new_tokens = 2048
+    train_split = "test"  # MATH-500 is a test set only; train on task=math
     default_hub_id = "HuggingFaceH4/MATH-500"
     shared_dir = "math500"
 
@@ -260,6 +289,8 @@ class MATHTrainTask(MATH500Task):
     """The full MATH train/test splits (7500 / 5000); gold is ``answer`` when present, else the last ``\\boxed{}``."""
 
     name = "math"
+    max_new_tokens = 1024
+    train_split = "train"
     default_hub_id = "DigitalLearningGmbH/MATH-lighteval"
     hub_config = "default"
     splits = ("train", "test")

@@ -1,4 +1,4 @@
-"""miniF2F in Lean 4: the JSONL loader, unbiased pass@k and a per-problem report.
+"""miniF2F in Lean 4: the JSONL loader and a per-problem pass@k report (pass@k itself: ``pure_rl.core.metrics``).
 
 Records follow DeepSeek-Prover-V1.5's ``datasets/minif2f.jsonl``: ``name, split, informal_prefix,
 formal_statement, header`` (and ``goal``); 244 ``valid`` + 244 ``test``.
@@ -7,7 +7,6 @@ formal_statement, header`` (and ``goal``); 244 ``valid`` + 244 ``test``.
 from __future__ import annotations
 
 import json
-import math
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -15,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from lean_env.types import Status, VerifyResult
+from pure_rl.core.metrics import pass_at_k
 
 REQUIRED_FIELDS = ("name", "split", "informal_prefix", "formal_statement", "header")
 SPLITS = ("valid", "test")
@@ -65,17 +65,6 @@ def _load_hub(dataset_id: str) -> list[dict[str, Any]]:
             f"or pass a local JSONL path): {exc}"
         ) from exc
     return [dict(row) for part in loaded.values() for row in part]
-
-
-def pass_at_k(n: int, c: int, k: int) -> float:
-    """Unbiased pass@k of Chen et al. (2021): ``1 - C(n-c, k) / C(n, k)`` for n samples of which c are correct."""
-    if not 0 <= c <= n or k < 1:
-        raise ValueError(f"pass_at_k needs 0 <= c <= n and k >= 1, got n={n}, c={c}, k={k}")
-    if k > n:
-        raise ValueError(f"pass@{k} needs at least {k} samples per problem, got n={n}")
-    if n - c < k:
-        return 1.0
-    return 1.0 - math.comb(n - c, k) / math.comb(n, k)
 
 
 @dataclass

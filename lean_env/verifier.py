@@ -7,19 +7,20 @@ classify the response with the axioms probe, map message lines to the proof, sto
 
 from __future__ import annotations
 
+import inspect
 import os
 import time
 from collections.abc import Sequence
 from typing import Any
 
 from lean_env.assemble import DEFAULT_HEADER, Assembled, AssemblyError, assemble
-from lean_env.backends import BACKENDS
 from lean_env.cache import ResultCache, cache_key
 from lean_env.extract import extract_proof
 from lean_env.policy import ALLOWED_AXIOMS, POLICY_VERSION, classify, find_violations, messages_of
 from lean_env.project import mathlib_revision
 from lean_env.types import LeanMessage, Status, VerifyResult
-from pure_rl.interfaces import Problem, Verdict
+from pure_rl.core.interfaces import Outcome, Problem, Verdict
+from pure_rl.core.registry import LEAN_BACKENDS
 
 CheckItem = tuple[str, str] | tuple[str, str, str]  # (formal_statement, proof[, header])
 
@@ -48,9 +49,11 @@ class LeanVerifier:
         if timeout_s <= 0:
             raise ValueError(f"timeout_s must be > 0, got {timeout_s}")
         if isinstance(backend, str):
-            if backend not in ("kimina",) and "project" not in backend_kwargs and not _has_command(backend_kwargs):
+            factory = LEAN_BACKENDS.get(backend)
+            # A backend that checks files of a Lean project says so by taking ``project`` (a server backend does not).
+            if _takes_project(factory) and "project" not in backend_kwargs and not _has_command(backend_kwargs):
                 backend_kwargs["project"] = project
-            backend = BACKENDS.build(backend, **backend_kwargs)
+            backend = factory(**backend_kwargs)
         self.backend = backend
         self.header = header
         self.timeout_s = timeout_s
@@ -61,6 +64,8 @@ class LeanVerifier:
         self.rules = f"{POLICY_VERSION}|heartbeats={heartbeats}|axioms={','.join(sorted(self.allowed_axioms))}"
         project_dir = getattr(backend, "project", None) or getattr(backend, "cwd", None)
         self.mathlib_rev = mathlib_revision(project_dir) if project_dir else ""
+
+    majority_vote = False  # proofs are not answers: maj@k over them means nothing
 
     # The Verifier protocol ---------------------------------------------------------------------------------
     def __call__(self, problem: Problem, completion: str) -> Verdict:
@@ -79,6 +84,17 @@ class LeanVerifier:
             proof = extract_proof(completion, continues_prompt=bool(problem.meta.get("prompt_ends_in_proof")))
             items.append((problem.meta["formal_statement"], proof, problem.meta.get("header", self.header)))
         return [to_verdict(r) for r in self.check_batch(items)]
+
+    def describe(self, problem: Problem, completion: str, verdict: Verdict) -> dict[str, Any]:
+        """What a prediction record keeps of one checked proof: the proof, Lean's status and its first messages."""
+        info = verdict.info or {}
+        status = info.get("status", verdict.outcome.value)
+        return {
+            "extracted": extract_proof(completion, continues_prompt=bool(problem.meta.get("prompt_ends_in_proof"))),
+            "answer_key": None,
+            "reason": "; ".join([status, *info.get("reasons", [])[:2]])[:300],
+            "messages": [m.get("data", "")[:300] for m in info.get("messages", [])[:3]],
+        }
 
     # Direct API -----------------------------------------------------------------------------------------------
     def check(self, formal_statement: str, proof: str, header: str | None = None) -> VerifyResult:
@@ -162,12 +178,31 @@ class LeanVerifier:
         self.close()
 
 
+def _takes_project(factory: Any) -> bool:
+    try:
+        return "project" in inspect.signature(factory).parameters
+    except (TypeError, ValueError):  # a builtin or C callable without a signature: do not guess
+        return False
+
+
 def _has_command(kwargs: dict[str, Any]) -> bool:
     return any(kwargs.get(k) is not None for k in ("argv", "lean_cmd", "url"))
+
+
+def lean_outcome(result: VerifyResult) -> Outcome:
+    """PROVED -> CORRECT; the wall clock (TIMEOUT flagged ``infra``) -> TIMEOUT; INFRA_ERROR -> INFRA; anything else,
+    Lean's own deterministic heartbeat TIMEOUT included (the proof's fault), -> WRONG."""
+    if result.status is Status.PROVED:
+        return Outcome.CORRECT
+    if result.status is Status.INFRA_ERROR:
+        return Outcome.INFRA
+    if result.infra:
+        return Outcome.TIMEOUT if result.status is Status.TIMEOUT else Outcome.INFRA
+    return Outcome.WRONG
 
 
 def to_verdict(result: VerifyResult) -> Verdict:
     """VerifyResult -> the project's Verdict (``correct=None, reward=None`` when infrastructure decided)."""
     reward = result.reward
     correct = None if reward is None else result.status is Status.PROVED
-    return Verdict(correct=correct, reward=reward, info=result.to_dict())
+    return Verdict(correct=correct, reward=reward, info=result.to_dict(), outcome=lean_outcome(result))

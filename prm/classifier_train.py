@@ -126,23 +126,26 @@ def step_accuracy(model: torch.nn.Module, rows: list[dict], pad_token_id: int, d
     return {"step_accuracy": hits / max(total, 1), "row_exact": first_hits / max(len(rows), 1), "steps": float(total)}
 
 
-def build_classifier(cfg: Any, rows: list[dict], seed: int) -> tuple[torch.nn.Module, Any]:
-    """A 2-label token classifier: tiny (tokenizer trained on the rows' text) or from a folder / hub id."""
-    if cfg.base == "tiny":
-        from transformers import LlamaConfig, LlamaForTokenClassification
+def tiny_classifier(cfg: Any, rows: list[dict], seed: int) -> tuple[torch.nn.Module, Any]:
+    """A tiny Llama token classifier built from ``cfg.tiny``, its tokenizer trained on the rows' text."""
+    from transformers import LlamaConfig, LlamaForTokenClassification
 
-        from pure_rl.policy import build_tokenizer
+    from pure_rl.models.tiny import build_tokenizer
 
-        corpus = [r["prompt"] + cfg.separator.join(r["completions"]) + cfg.separator for r in rows[:5000]]
-        tokenizer = build_tokenizer(corpus, vocab_size=cfg.tiny.vocab_size)
-        torch.manual_seed(seed)
-        config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=cfg.tiny.hidden_size,
-                             num_hidden_layers=cfg.tiny.num_layers, num_attention_heads=cfg.tiny.num_heads,
-                             num_key_value_heads=cfg.tiny.num_heads, intermediate_size=cfg.tiny.intermediate_size,
-                             max_position_embeddings=max(cfg.max_length, 512), num_labels=2,
-                             pad_token_id=tokenizer.pad_token_id, bos_token_id=tokenizer.bos_token_id,
-                             eos_token_id=tokenizer.eos_token_id)
-        return LlamaForTokenClassification(config), tokenizer
+    corpus = [r["prompt"] + cfg.separator.join(r["completions"]) + cfg.separator for r in rows[:5000]]
+    tokenizer = build_tokenizer(corpus, vocab_size=cfg.tiny.vocab_size)
+    torch.manual_seed(seed)
+    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=cfg.tiny.hidden_size,
+                         num_hidden_layers=cfg.tiny.num_layers, num_attention_heads=cfg.tiny.num_heads,
+                         num_key_value_heads=cfg.tiny.num_heads, intermediate_size=cfg.tiny.intermediate_size,
+                         max_position_embeddings=max(cfg.max_length, 512), num_labels=2,
+                         pad_token_id=tokenizer.pad_token_id, bos_token_id=tokenizer.bos_token_id,
+                         eos_token_id=tokenizer.eos_token_id)
+    return LlamaForTokenClassification(config), tokenizer
+
+
+def pretrained_classifier(cfg: Any, rows: list[dict], seed: int) -> tuple[torch.nn.Module, Any]:
+    """A 2-label token classifier on the backbone at ``cfg.base`` (a folder or hub id)."""
     from transformers import AutoModelForTokenClassification
 
     from prm.runtime import load_hf
@@ -152,6 +155,15 @@ def build_classifier(cfg: Any, rows: list[dict], seed: int) -> tuple[torch.nn.Mo
         tokenizer.pad_token = tokenizer.eos_token
     model.config.pad_token_id = tokenizer.pad_token_id
     return model, tokenizer
+
+
+# Named backbones; any other ``classifier.base`` is a folder or a hub id.
+BACKBONES = {"tiny": tiny_classifier}
+
+
+def build_classifier(cfg: Any, rows: list[dict], seed: int) -> tuple[torch.nn.Module, Any]:
+    """A 2-label token classifier: a named backbone (``tiny``) or one from a folder / hub id."""
+    return BACKBONES.get(cfg.base, pretrained_classifier)(cfg, rows, seed)
 
 
 def run_classifier(cfg: Any, out_dir: Path, device: torch.device) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 
-from prm.base import PM1
+from pure_rl.core.scores import PM1
 from prm.runtime import TokenRunner, check_rows, load_hf, logits_of, resolve_device, resolve_dtype
 
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import torch
 
-from prm.base import PROB01
+from pure_rl.core.scores import PROB01
 from prm.hf_classifier import classifier_logits
 from prm.runtime import TokenRunner, check_rows, load_hf, resolve_device, resolve_dtype
 

@@ -27,7 +27,8 @@ from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from prm.base import PM1, ProcessRewardModel
+from pure_rl.core.interfaces import ProcessRewardModel
+from pure_rl.core.scores import PM1
 from prm.runtime import check_rows
 
 log = logging.getLogger(__name__)
@@ -134,7 +135,7 @@ def make_server(prm: ProcessRewardModel, host: str = "127.0.0.1", port: int = 0)
 
 
 def main(argv: list[str] | None = None) -> None:
-    from pure_rl.registry import PRMS
+    from pure_rl.core.registry import PRMS
 
     ap = argparse.ArgumentParser(description="Serve a PRM over HTTP for RemotePRM clients.")
     ap.add_argument("--prm", required=True, help="registry name or module:attr of the PRM to serve")

@@ -16,9 +16,12 @@ from pathlib import Path
 from typing import Any
 
 from prm.fit import FitConfig, check_fit_config
-from pure_rl.config import ConfigError, TinyModelConfig, help_text, load_config, to_yaml
+from pure_rl.core.configio import ConfigError, check, check_registered, help_text, load_config, to_yaml
+from pure_rl.core.registry import import_string
+from pure_rl.models.config import TinyModelConfig
 
 STAGES = ("data", "train", "eval")
+KINDS = {"tvm": "prm.tvm.pipeline:run_tvm", "classifier": "prm.classifier_train:run_classifier"}  # kind -> runner
 
 
 @dataclass
@@ -104,28 +107,23 @@ class PRMTrainConfig:
     classifier: ClassifierConfig = field(default_factory=ClassifierConfig)
 
 
-def _check(cond: bool, message: str) -> None:
-    if not cond:
-        raise ConfigError(message)
-
-
 def validate(cfg: PRMTrainConfig) -> None:
     """Range and cross-field checks, before anything is built."""
-    from pure_rl import registry
+    from pure_rl.core import registry
 
-    _check(cfg.kind in ("tvm", "classifier"), f"kind must be tvm or classifier, got {cfg.kind!r}")
-    _check(cfg.device in ("auto", "cpu", "cuda"), f"device must be auto, cpu or cuda, got {cfg.device!r}")
+    check(cfg.kind in KINDS, f"kind must be {' or '.join(KINDS)}, got {cfg.kind!r}")
+    check(cfg.device in ("auto", "cpu", "cuda"), f"device must be auto, cpu or cuda, got {cfg.device!r}")
     bad = [s for s in cfg.stages if s not in STAGES]
-    _check(not bad and bool(cfg.stages), f"stages must be a non-empty subset of {list(STAGES)}, got {cfg.stages}")
-    _check(cfg.data.problems >= 1 and cfg.data.samples >= 2, "data.problems must be >= 1 and data.samples >= 2")
-    _check(cfg.eval.n >= 1 and cfg.eval.problems >= 1, "eval.n and eval.problems must be >= 1")
-    _check(cfg.value_model.init in ("policy", "path"), f"value_model.init must be policy or path, got {cfg.value_model.init!r}")
-    _check(cfg.value_model.loss in ("mse", "bce"), f"value_model.loss must be mse or bce, got {cfg.value_model.loss!r}")
-    _check(cfg.value_model.activation in ("sigmoid", "identity"),
+    check(not bad and bool(cfg.stages), f"stages must be a non-empty subset of {list(STAGES)}, got {cfg.stages}")
+    check(cfg.data.problems >= 1 and cfg.data.samples >= 2, "data.problems must be >= 1 and data.samples >= 2")
+    check(cfg.eval.n >= 1 and cfg.eval.problems >= 1, "eval.n and eval.problems must be >= 1")
+    check(cfg.value_model.init in ("policy", "path"), f"value_model.init must be policy or path, got {cfg.value_model.init!r}")
+    check(cfg.value_model.loss in ("mse", "bce"), f"value_model.loss must be mse or bce, got {cfg.value_model.loss!r}")
+    check(cfg.value_model.activation in ("sigmoid", "identity"),
            f"value_model.activation must be sigmoid or identity, got {cfg.value_model.activation!r}")
-    _check(not (cfg.value_model.loss == "bce" and cfg.value_model.activation != "sigmoid"),
+    check(not (cfg.value_model.loss == "bce" and cfg.value_model.activation != "sigmoid"),
            "value_model.loss=bce needs value_model.activation=sigmoid")
-    _check(0 <= cfg.classifier.eval_fraction < 1, f"classifier.eval_fraction must be in [0, 1), got {cfg.classifier.eval_fraction}")
+    check(0 <= cfg.classifier.eval_fraction < 1, f"classifier.eval_fraction must be in [0, 1), got {cfg.classifier.eval_fraction}")
     stages = (("optim", cfg.optim), ("classifier.stage1", cfg.classifier.stage1), ("classifier.stage2", cfg.classifier.stage2))
     for section, fit_cfg in stages:
         if section.startswith("classifier") and fit_cfg.epochs == 0:
@@ -134,12 +132,8 @@ def validate(cfg: PRMTrainConfig) -> None:
             check_fit_config(fit_cfg, section)
         except ValueError as exc:
             raise ConfigError(str(exc)) from exc
-    for reg, name, key in ((registry.TASKS, cfg.data.task, "data.task"), (registry.VERIFIERS, cfg.data.verifier, "data.verifier"),
-                           (registry.ROLLOUT_ENGINES, cfg.data.engine, "data.engine")):
-        try:
-            reg.check(name)
-        except registry.RegistryError as exc:
-            raise ConfigError(f"{key}: {exc}") from exc
+    check_registered([(registry.TASKS, cfg.data.task, "data.task"), (registry.VERIFIERS, cfg.data.verifier, "data.verifier"),
+                      (registry.ROLLOUT_ENGINES, cfg.data.engine, "data.engine")])
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
@@ -149,7 +143,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         return {}
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
-        cfg = load_config(argv, schema=PRMTrainConfig, default_recipe="tvm_arith", validate=validate)
+        cfg = load_config(argv, schema=PRMTrainConfig, default_recipe="tvm_arith", validate=validate, cli="python -m prm.train")
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
@@ -161,14 +155,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     (out_dir / "config.yaml").write_text(to_yaml(cfg))
     print(to_yaml(cfg))
     device = resolve_device(cfg.device)
-    if cfg.kind == "tvm":
-        from prm.tvm.pipeline import run_tvm
-
-        summary = run_tvm(cfg, out_dir, device)
-    else:
-        from prm.classifier_train import run_classifier
-
-        summary = run_classifier(cfg, out_dir, device)
+    summary = import_string(KINDS[cfg.kind])(cfg, out_dir, device)
     print(json.dumps(summary, indent=2))
     return summary
 

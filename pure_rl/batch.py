@@ -9,7 +9,8 @@ P = max prompt tokens (left-padded), T = max response tokens (right-padded), S =
 | prompt_mask         | [B, P] | bool  | rollout    | True on real prompt tokens                                   |
 | response_ids        | [B, T] | long  | rollout    | sampled tokens, right-padded                                 |
 | response_mask       | [B, T] | bool  | rollout    | True on sampled tokens (EOS included when generated)         |
-| old_logprobs        | [B, T] | float | rollout    | log pi_old(a_t) of the sampled token (0 on padding)          |
+| old_logprobs        | [B, T] | float | rollout    | log pi_old(a_t) of the sampled token (0 on padding); None =  |
+|                     |        |       |            | the engine does not compute them (the learner does)          |
 | verifiable_rewards  | [B]    | float | verify     | v_i from the verifier; rows without ground truth get 0       |
 | verdict_mask        | [B]    | bool  | verify     | False where the verifier hit an infrastructure failure       |
 | step_end_idx        | [B, S] | long  | steps      | response-relative index of each step's last token; -1 = pad  |
@@ -28,7 +29,7 @@ from typing import Any
 
 import torch
 
-from pure_rl.interfaces import Problem, Verdict
+from pure_rl.core.interfaces import Problem, Verdict
 
 
 @dataclass
@@ -41,7 +42,7 @@ class RolloutBatch:
     prompt_mask: torch.Tensor  # [B, P]
     response_ids: torch.Tensor  # [B, T]
     response_mask: torch.Tensor  # [B, T]
-    old_logprobs: torch.Tensor  # [B, T]
+    old_logprobs: torch.Tensor | None  # [B, T]; None when the engine leaves them to the learner
     finished: torch.Tensor  # [B] bool: ended on EOS / stop string rather than the length cap
     verdicts: list[Verdict] = field(default_factory=list)
     verifiable_rewards: torch.Tensor | None = None

@@ -5,8 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Sequence
 
-from pure_rl.interfaces import Problem, SamplingParams, Verifier
-from pure_rl.rollout.base import RolloutEngine
+from pure_rl.core.interfaces import Outcome, Problem, RolloutEngine, SamplingParams, Verifier
 
 
 @dataclass
@@ -20,18 +19,15 @@ class HeldOutResult:
 def evaluate_heldout(engine: RolloutEngine, verifier: Verifier, problems: Sequence[Problem], max_new_tokens: int,
                      chunk: int = 256) -> HeldOutResult:
     """Greedy decode one answer per problem and grade it."""
-    from evals.metrics import sample_outcome  # one rule for what counts as graded, shared with evals.run
-
     sampling = SamplingParams(temperature=0.0, max_new_tokens=max_new_tokens)
     correct = graded = infra = 0
     for i in range(0, len(problems), chunk):
         part = list(problems[i : i + chunk])
         batch = engine.generate(part, 1, sampling)
         for verdict in verifier.verify_batch(part, batch.responses):
-            outcome = sample_outcome(verdict)
-            if outcome in ("timeout", "infra"):
+            if not verdict.outcome.graded:  # the rule the metrics and the reward masking share
                 infra += 1
             else:
                 graded += 1
-                correct += outcome == "correct"
+                correct += verdict.outcome is Outcome.CORRECT
     return HeldOutResult(correct / graded if graded else 0.0, correct, graded, infra)

@@ -44,7 +44,7 @@ def prm_verifier_disagreement(batch: RolloutBatch) -> float:
         return float("nan")
     rows = [
         i for i, v in enumerate(batch.verdicts)
-        if v.correct is not None and (batch.score_mask is None or bool(batch.score_mask[i]))
+        if v.outcome.graded and (batch.score_mask is None or bool(batch.score_mask[i]))
     ]
     if not rows:
         return float("nan")

@@ -7,29 +7,10 @@ from typing import Sequence
 
 import torch
 
-from prm.base import ProcessRewardModel, to_pm1
-from pure_rl.interfaces import Problem, Verdict
+from pure_rl.core.interfaces import ProcessRewardModel, Verdict
+from pure_rl.core.scores import to_pm1
 
 log = logging.getLogger(__name__)
-
-
-class NoVerifier:
-    """``reward.verifier=none``: every answer is undecided, so no verifiable reward is used."""
-
-    def __call__(self, problem: Problem, completion: str) -> Verdict:
-        return Verdict(correct=None, reward=None, info={"reason": "no verifier"})
-
-    def verify_batch(self, problems: Sequence[Problem], completions: Sequence[str]) -> list[Verdict]:
-        return [self(p, c) for p, c in zip(problems, completions)]
-
-
-class NoPRM:
-    """``reward.prm=none``: every step scores 0, so only the verifiable reward (PURE-VR) drives learning."""
-
-    score_range = (-1.0, 1.0)
-
-    def score_steps(self, prompts: Sequence[str], steps: Sequence[Sequence[str]]) -> list[list[float] | None]:
-        return [[0.0] * len(row) for row in steps]
 
 
 def verifiable_rewards(
@@ -38,18 +19,19 @@ def verifiable_rewards(
     """([B] rewards, [B] judged mask) from verdicts.
 
     A row whose problem has no ground truth gets reward 0 and stays judged (its RLOO term vanishes because the
-    whole group shares the value); a row the verifier could not decide (``correct is None`` with ground truth:
-    a crashed grader or Lean process) is masked out of the loss instead of being scored 0.
+    whole group shares the value); a row whose verdict is not graded (``Outcome.graded`` is False: a grader
+    timeout or an infrastructure failure, math grader and Lean alike) is masked out of the loss, never scored 0.
     """
     rewards = torch.zeros(len(verdicts))
     judged = torch.ones(len(verdicts), dtype=torch.bool)
     for i, (v, gt) in enumerate(zip(verdicts, has_ground_truth)):
         if not gt:
             continue
-        if v.correct is None or v.reward is None:
+        reward = v.reward_or_none
+        if reward is None:
             judged[i] = False
         else:
-            rewards[i] = float(v.reward)
+            rewards[i] = reward
     return rewards, judged
 
 

@@ -26,14 +26,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"config error: {exc}", file=sys.stderr)
         return 2
     print(to_yaml(cfg))
-    from pure_rl.policy import ModelLoadError
-    from pure_rl.registry import RegistryError
+    from pure_rl.core.registry import RegistryError
+    from pure_rl.models.loading import ModelLoadError
     from pure_rl.trainer import Trainer
 
     try:
         trainer = Trainer(cfg)
-    except (ModelLoadError, RegistryError, FileNotFoundError, ImportError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    except (ModelLoadError, RegistryError, ConfigError, ValueError, FileNotFoundError, ImportError) as exc:
+        # ValueError: a component refused its arguments (a mistyped model name, a bad task kwarg): one line, exit 2
+        print(f"error: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}", file=sys.stderr)
         return 2
     summary = trainer.fit()
     print_summary(summary)

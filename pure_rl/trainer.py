@@ -25,15 +25,16 @@ import torch
 
 from pure_rl import checkpoint as ckpt
 from pure_rl.batch import RolloutBatch
-from pure_rl.config import Config, to_yaml
+from pure_rl.config import Config, apply_task_defaults, to_container, to_yaml
 from pure_rl.credit import rloo_token_advantages
 from pure_rl.evaluate import evaluate_heldout
-from pure_rl.interfaces import Problem, SamplingParams, Verdict
+from pure_rl.core.interfaces import Outcome, Problem, SamplingParams, Verdict
 from pure_rl.logprobs import batched_token_logprobs, token_logprobs
 from pure_rl.loss import kl_estimate, ppo_clip_loss
 from pure_rl.monitors import JumpDetector, batch_monitors
-from pure_rl.policy import apply_lora, load_pretrained
-from pure_rl.registry import CREDIT_FORMS, PRMS, ROLLOUT_ENGINES, TASKS, VERIFIERS
+from pure_rl.models.loading import load_model
+from pure_rl.policy import apply_lora
+from pure_rl.core.registry import CREDIT_FORMS, PRMS, ROLLOUT_ENGINES, TASKS, VERIFIERS
 from pure_rl.rewards import score_steps, strip_separator, verifiable_rewards
 from pure_rl.runlog import RunLogger, plot_run
 from pure_rl.steps import separator_token_ids, split_steps, step_end_indices
@@ -52,6 +53,8 @@ class Trainer:
         self.timings: dict[str, float] = defaultdict(float)
         self.run_dir = Path(cfg.output_dir or f"runs/{Path(cfg.recipe or 'run').stem}-{time.strftime('%Y%m%d-%H%M%S')}")
         self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.task = TASKS.build(cfg.task.name, **cfg.task.kwargs)
+        apply_task_defaults(cfg, self.task)
         (self.run_dir / "config.yaml").write_text(to_yaml(cfg))
         torch.manual_seed(cfg.seed)
         random.seed(cfg.seed)
@@ -61,7 +64,6 @@ class Trainer:
         self.accelerator = Accelerator(cpu=device == "cpu")
         self.device = self.accelerator.device
 
-        self.task = TASKS.build(cfg.task.name, **cfg.task.kwargs)
         self.train_problems = self._usable(self.task.load(cfg.task.train_split), "train")
         self.heldout = self._usable(self.task.load(cfg.task.eval_split, cfg.task.eval_size), "held-out")
         gt_rng = random.Random(cfg.seed + 1)
@@ -70,7 +72,7 @@ class Trainer:
         self.prm = PRMS.build(cfg.reward.prm, **cfg.reward.prm_kwargs)
         self.credit_fn = CREDIT_FORMS.get(cfg.credit.form)
 
-        model, self.tokenizer = self._build_policy()
+        model, self.tokenizer = load_model(cfg.model, cfg.task.name, cfg.task.kwargs, cfg.seed)
         torch.manual_seed(cfg.seed)  # building may draw random numbers (a warm start does, a cache hit does not)
         self.ref_model = None
         if cfg.credit.kl_coef > 0 and cfg.model.lora.r == 0:
@@ -99,7 +101,7 @@ class Trainer:
         self.elapsed_before = 0.0
         self.jumps = JumpDetector(cfg.log.jump_factor)
         self.stop_requested = False
-        self.logger = RunLogger(self.run_dir, cfg.log.tensorboard, cfg.log.wandb_project)
+        self.logger = RunLogger(self.run_dir, cfg.log.tensorboard, cfg.log.wandb_project, config=to_container(cfg))
         if cfg.resume:
             self._resume(cfg.resume)
 
@@ -108,13 +110,6 @@ class Trainer:
     @property
     def policy(self) -> torch.nn.Module:
         return self.accelerator.unwrap_model(self.model)
-
-    def _build_policy(self) -> tuple[torch.nn.Module, Any]:
-        if self.cfg.model.name == "tiny" and self.cfg.model.path is None:
-            from pure_rl.warmstart import warm_start_policy
-
-            return warm_start_policy(self.cfg)
-        return load_pretrained(self.cfg.model)
 
     def _usable(self, problems: list[Problem], split: str) -> list[Problem]:
         good = [p for p in problems if isinstance(p.prompt, str) and p.prompt.strip()]
@@ -139,8 +134,8 @@ class Trainer:
 
     def rollout(self, problems: list[Problem]) -> RolloutBatch:
         batch = self.engine.generate(problems, self.cfg.rollout.group_size, self.sampling())
-        engine_logprobs = batch.old_logprobs
-        from_engine = bool(engine_logprobs.abs().sum() > 0)
+        engine_logprobs = batch.old_logprobs  # None when the engine leaves them to the learner
+        from_engine = engine_logprobs is not None
         if self.single_pass_update and self.cfg.credit.kl_coef == 0 and not from_engine:
             return batch  # pi_old is the policy the update's own forward pass sees: no extra pass needed
         ids, mask = batch.input_ids()
@@ -161,9 +156,9 @@ class Trainer:
             batch.verdicts = [Verdict(None, None, {"reason": f"verifier error: {exc}"}) for _ in batch.problems]
         has_gt = [p.id in self.has_gt for p in batch.problems]
         batch.verifiable_rewards, batch.verdict_mask = verifiable_rewards(batch.verdicts, has_gt)
-        decided = [v.correct for v in batch.verdicts if v.correct is not None]
-        batch.stats["accuracy"] = sum(decided) / len(decided) if decided else float("nan")
-        batch.stats["verifier_infra_failures"] = len(batch.verdicts) - len(decided)
+        graded = [v.outcome is Outcome.CORRECT for v in batch.verdicts if v.outcome.graded]
+        batch.stats["accuracy"] = sum(graded) / len(graded) if graded else float("nan")
+        batch.stats["verifier_infra_failures"] = len(batch.verdicts) - len(graded)
 
     def segment(self, batch: RolloutBatch) -> None:
         batch.step_end_idx = step_end_indices(batch.response_ids, batch.response_mask, self.separator_ids)

@@ -19,7 +19,7 @@ from typing import Any
 import torch
 
 from prm.tvm.labels import token_value_labels
-from pure_rl.interfaces import Problem, SamplingParams, Verifier
+from pure_rl.core.interfaces import Problem, SamplingParams, Verifier
 
 log = logging.getLogger(__name__)
 

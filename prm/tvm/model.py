@@ -113,8 +113,8 @@ class TokenValueModel(torch.nn.Module):
         if not (folder / HEAD_CONFIG).exists():
             raise FileNotFoundError(f"{folder} is not a TVM checkpoint: {HEAD_CONFIG} is missing "
                                     f"(train one with python -m prm.train recipe=tvm_arith)")
-        if json.loads((folder / "config.json").read_text()).get("model_type") == "lightning":
-            import pure_rl.models  # noqa: F401  (registers the lightning policy with the Auto classes)
+        import pure_rl.models  # noqa: F401  (registers the lightning policy with the Auto classes)
+
         backbone = AutoModelForCausalLM.from_pretrained(folder, dtype=dtype)
         model = cls(backbone, ValueHeadConfig(**json.loads((folder / HEAD_CONFIG).read_text())))
         model.value_head.load_state_dict(load_file(str(folder / HEAD_WEIGHTS)))

@@ -26,31 +26,24 @@ from prm.search import aggregate_scores, split_response
 from prm.tvm.data import collate, load_paths, sample_and_label, save_paths
 from prm.tvm.model import TokenValueModel, ValueHeadConfig, lm_loss, value_loss
 from prm.tvm.scorer import TVMScorer
-from pure_rl.interfaces import SamplingParams
+from pure_rl.core.interfaces import SamplingParams
 
 log = logging.getLogger(__name__)
 
 
 def load_policy(policy: Any, device: torch.device) -> tuple[torch.nn.Module, Any]:
     """The sampling policy: a model folder / hub id, or the (warm-started, cached) policy of a pure_rl recipe."""
-    from pure_rl.config import ModelConfig, load_config, validate_config
-    from pure_rl.policy import DTYPES, load_pretrained
+    from pure_rl.models.config import ModelConfig
+    from pure_rl.models.loading import DTYPES, load_model, load_recipe_policy
 
     if policy.path:
         dtype = "bfloat16" if policy.dtype == "auto" and device.type == "cuda" else policy.dtype
         dtype = "float32" if dtype == "auto" else dtype
         if dtype not in DTYPES:
             raise ValueError(f"policy.dtype={policy.dtype!r} is not valid; use auto, {', '.join(DTYPES)}")
-        model, tokenizer = load_pretrained(ModelConfig(path=policy.path, dtype=dtype))
+        model, tokenizer = load_model(ModelConfig(path=policy.path, dtype=dtype))
     else:
-        from pure_rl.warmstart import warm_start_policy
-
-        argv = ([f"recipe={policy.recipe}"] if policy.recipe else []) + list(policy.overrides)
-        rl_cfg = load_config(argv, default_recipe=None, validate=validate_config)
-        if rl_cfg.model.name != "tiny" or rl_cfg.model.path:
-            model, tokenizer = load_pretrained(rl_cfg.model)
-        else:
-            model, tokenizer = warm_start_policy(rl_cfg)
+        model, tokenizer = load_recipe_policy(policy.recipe, list(policy.overrides))
     return model.to(device).eval(), tokenizer
 
 
@@ -142,7 +135,7 @@ def selection_report(scorer: TVMScorer, engine: Any, verifier: Any, problems: Se
 
 def run_tvm(cfg: Any, out_dir: Path, device: torch.device) -> dict[str, Any]:
     """Run the configured stages; returns the summary that is also written to ``out_dir/summary.json``."""
-    from pure_rl.registry import ROLLOUT_ENGINES, TASKS, VERIFIERS
+    from pure_rl.core.registry import ROLLOUT_ENGINES, TASKS, VERIFIERS
 
     torch.manual_seed(cfg.seed)
     summary: dict[str, Any] = {}

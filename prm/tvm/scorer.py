@@ -19,7 +19,7 @@ from typing import Any
 
 import torch
 
-from prm.base import PM1, PROB01
+from pure_rl.core.scores import PM1, PROB01
 from prm.runtime import TokenRunner, check_rows, resolve_device, resolve_dtype
 from prm.tvm.model import TokenValueModel
 

@@ -1,26 +1,13 @@
-"""The rollout-engine protocol and helpers shared by engines."""
+"""Helpers shared by rollout engines (the ``RolloutEngine`` protocol: ``pure_rl.core.interfaces``)."""
 
 from __future__ import annotations
 
-from typing import Protocol, Sequence, runtime_checkable
+from typing import Sequence
 
 import torch
 
 from pure_rl.batch import RolloutBatch
-from pure_rl.interfaces import Problem, SamplingParams
-
-
-@runtime_checkable
-class RolloutEngine(Protocol):
-    """Generates ``n`` responses per problem and returns them as one ``RolloutBatch``.
-
-    Rows are grouped: problem g's responses are rows g*n .. g*n+n-1. ``old_logprobs`` are the sampling
-    policy's per-token log-probs (fp32) of the sampled tokens at temperature 1 scaling as sampled.
-    """
-
-    def generate(self, problems: Sequence[Problem], n: int, sampling: SamplingParams) -> RolloutBatch: ...
-
-    def sync_weights(self, model: torch.nn.Module) -> None: ...
+from pure_rl.core.interfaces import Problem
 
 
 def cut_at_stop(text: str, stop: Sequence[str]) -> tuple[str, bool]:

@@ -27,7 +27,7 @@ from types import SimpleNamespace
 
 import torch
 
-from pure_rl.interfaces import SamplingParams
+from pure_rl.core.interfaces import SamplingParams
 from pure_rl.models import LightningCache, LightningConfig, LightningForCausalLM
 from pure_rl.rollout.native import NativeRolloutEngine
 

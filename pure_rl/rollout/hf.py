@@ -7,7 +7,7 @@ from typing import Any, Sequence
 import torch
 
 from pure_rl.batch import RolloutBatch
-from pure_rl.interfaces import Problem, SamplingParams
+from pure_rl.core.interfaces import Problem, SamplingParams
 from pure_rl.rollout.base import cut_at_stop
 
 
@@ -55,7 +55,7 @@ class HFRolloutEngine:
             problems=rows, prompts=prompts, responses=texts, group_size=n,
             prompt_ids=prompt_ids, prompt_mask=prompt_mask,
             response_ids=response_ids, response_mask=response_mask,
-            old_logprobs=torch.zeros(response_ids.shape, dtype=torch.float32),  # the learner recomputes them
+            old_logprobs=None,  # the learner computes them
             finished=finished,
         )
 

@@ -21,7 +21,7 @@ from typing import Any
 import torch
 
 from pure_rl.batch import RolloutBatch
-from pure_rl.interfaces import Problem, SamplingParams
+from pure_rl.core.interfaces import Problem, SamplingParams
 from pure_rl.rollout.base import cut_at_stop
 
 

@@ -13,7 +13,7 @@ from typing import Any, Iterator, Sequence
 import torch
 
 from pure_rl.batch import RolloutBatch
-from pure_rl.interfaces import Problem, SamplingParams
+from pure_rl.core.interfaces import Problem, SamplingParams
 from pure_rl.rollout.base import pack_rollout
 
 MODES = ("colocate", "server")

@@ -3,8 +3,8 @@
 import pytest
 
 from evals.minif2f import PROMPT_STYLES, MiniF2FTask, extract_proof
-from pure_rl.interfaces import Task
-from pure_rl.registry import TASKS
+from pure_rl.core.interfaces import Task
+from pure_rl.core.registry import TASKS
 
 
 def test_task_protocol_and_registry():

@@ -5,7 +5,7 @@ import json
 import matplotlib.image
 import pytest
 
-from evals.metrics import summarize
+from pure_rl.core.metrics import summarize
 from evals.report import PredictionLog, metric_names, plot, record_key, render_markdown, write_outputs
 
 

@@ -12,11 +12,11 @@ from typing import ClassVar
 import pytest
 import torch
 
-from evals.metrics import pass_at_k
+from pure_rl.core.metrics import pass_at_k
 from evals.run import EvalConfig, main, parse_args, prepare_output, resolve
 from lean_env.testing import fake_repl
 from pure_rl.batch import RolloutBatch
-from pure_rl.interfaces import SamplingParams
+from pure_rl.core.interfaces import SamplingParams
 
 ROOT = Path(__file__).resolve().parents[2]
 FAKE_REPL = [sys.executable, fake_repl.__file__]
@@ -54,8 +54,8 @@ def trained_run(tmp_path_factory):
 def random_model(tmp_path_factory):
     """An untrained tiny Llama checkpoint folder (tokenizer included), built offline."""
     from evals.tasks import GSM8KTask
-    from pure_rl.config import TinyModelConfig
-    from pure_rl.policy import build_tiny_model, build_tokenizer
+    from pure_rl.models.config import TinyModelConfig
+    from pure_rl.models.tiny import build_tiny_model, build_tokenizer
 
     torch.manual_seed(0)
     corpus = [p.question for p in GSM8KTask().load("test", 50)]
@@ -250,8 +250,8 @@ def test_gsm8k_with_a_tiny_model_records_every_convention(random_model, tmp_path
 def test_native_engine_on_a_lightning_checkpoint(tmp_path, capsys):
     """A lightning-policy folder loads (its model type is registered on demand) and decodes through engine=native."""
     from evals.arith import ArithTask
-    from pure_rl.config import TinyModelConfig
-    from pure_rl.policy import build_tiny_model, build_tokenizer
+    from pure_rl.models.config import TinyModelConfig
+    from pure_rl.models.tiny import build_tiny_model, build_tokenizer
 
     torch.manual_seed(0)
     tokenizer = build_tokenizer([p.meta["solution"] for p in ArithTask().load("train", 200)], vocab_size=300)

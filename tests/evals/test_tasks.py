@@ -19,8 +19,8 @@ from evals.tasks import (
     math_gold,
 )
 from evals.verifier import MathVerifier
-from pure_rl.interfaces import Task
-from pure_rl.registry import TASKS
+from pure_rl.core.interfaces import Task
+from pure_rl.core.registry import TASKS
 
 pytestmark = pytest.mark.skipif(not SHARED_DATA.is_dir(), reason=f"shared data copies missing at {SHARED_DATA}")
 

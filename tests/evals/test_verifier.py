@@ -8,8 +8,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from evals.verifier import MathVerifier, grade_one
-from pure_rl.interfaces import Problem, Verdict, Verifier
-from pure_rl.registry import VERIFIERS
+from pure_rl.core.interfaces import Problem, Verdict, Verifier
+from pure_rl.core.registry import VERIFIERS
 
 TIMEOUT = 1.5
 # A 200,000-digit answer keeps math-verify's parser busy for minutes in C code that its signal.alarm does not

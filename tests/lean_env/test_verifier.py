@@ -10,8 +10,8 @@ from lean_env.project import mathlib_revision, repl_command, resolve_project
 from lean_env.testing import fake_repl
 from lean_env.types import LeanSetupError, Status, VerifyResult
 from lean_env.verifier import LeanVerifier, to_verdict
-from pure_rl.interfaces import Problem, Verifier
-from pure_rl.registry import VERIFIERS
+from pure_rl.core.interfaces import Problem, Verifier
+from pure_rl.core.registry import VERIFIERS
 
 FAKE = [sys.executable, fake_repl.__file__]
 

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from evals.arith import ArithTask
-from pure_rl.policy import build_tokenizer
+from pure_rl.models.tiny import build_tokenizer
 
 QWEN_TEMPLATE = (
     "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"

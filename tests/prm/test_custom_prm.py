@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from prm.base import ProcessRewardModel
-from pure_rl.registry import PRMS
+from pure_rl.core.interfaces import ProcessRewardModel
+from pure_rl.core.registry import PRMS
 from pure_rl.rewards import score_steps
 
 README = Path(__file__).resolve().parents[2] / "prm" / "README.md"

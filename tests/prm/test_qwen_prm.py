@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from prm.qwen_prm import QwenPRM
-from pure_rl.registry import PRMS
+from pure_rl.core.registry import PRMS
 
 STEPS = [["3 + 4 = 7", "7 - 1 = 6", "\\boxed{6}"], ["5 - 2 = 3", "\\boxed{3}"], ["\\boxed{9}"]]
 

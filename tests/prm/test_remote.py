@@ -12,7 +12,7 @@ import pytest
 
 from prm.arith import ArithPRM
 from prm.remote import RemotePRM, make_server
-from pure_rl.registry import PRMS
+from pure_rl.core.registry import PRMS
 
 PROMPTS = ["Compute 3 + 4 - 1.\n\n", "Compute 5 - 2.\n\n", "Compute 1 + 1.\n\n"]
 STEPS = [["3 + 4 = 7", "7 - 1 = 6", "\\boxed{6}"], ["5 - 2 = 4", "\\boxed{4}"], ["1 + 1 = 2", "\\boxed{2}"]]

@@ -7,7 +7,7 @@ from evals.arith import ArithTask, Expression, parse_question, solution_text
 from prm.arith import ArithPRM
 from prm.search import aggregate_scores, best_of_n, split_response, step_beam
 from pure_rl.batch import RolloutBatch
-from pure_rl.interfaces import SamplingParams
+from pure_rl.core.interfaces import SamplingParams
 
 
 def test_aggregates_map_to_pm1_first():

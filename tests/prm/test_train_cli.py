@@ -10,14 +10,14 @@ import pytest
 from prm.hf_classifier import HFTokenClassifierPRM
 from prm.train import PRMTrainConfig, main, validate
 from prm.tvm.scorer import TVMScorer
-from pure_rl.config import ConfigError, load_config
+from pure_rl.core.configio import ConfigError, load_config
 
 
 @pytest.mark.parametrize("recipe", ["tvm_arith", "tvm_gsm8k", "prm_classifier"])
 def test_recipes_load_validate_and_open_with_their_launch_command(recipe):
     cfg = load_config([f"recipe={recipe}"], schema=PRMTrainConfig, default_recipe=None, validate=validate)
     assert cfg.recipe == recipe
-    from pure_rl.config import recipe_path
+    from pure_rl.core.configio import recipe_path
 
     assert recipe_path(recipe).read_text().startswith("# python -m prm.train recipe=" + recipe)
 

@@ -6,7 +6,7 @@ import torch
 from evals.arith import ArithTask
 from prm.tvm.data import load_paths, sample_and_label, save_paths
 from prm.tvm.labels import token_value_labels
-from pure_rl.interfaces import SamplingParams, Verdict
+from pure_rl.core.interfaces import SamplingParams, Verdict
 
 
 class FlakyVerifier:

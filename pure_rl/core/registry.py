@@ -95,7 +95,7 @@ VERIFIERS = Registry(
     lazy={
         "math": "evals.verifier:MathVerifier",
         "lean": "lean_env.verifier:LeanVerifier",
-        "none": "pure_rl.rewards:NoVerifier",
+        "none": "pure_rl.core.null:NoVerifier",
     },
 )
 PRMS = Registry(
@@ -106,9 +106,10 @@ PRMS = Registry(
         "qwen_prm": "prm.qwen_prm:QwenPRM",
         "tvm": "prm.tvm.scorer:TVMScorer",
         "remote": "prm.remote:RemotePRM",
-        "none": "pure_rl.rewards:NoPRM",
+        "none": "pure_rl.core.null:NoPRM",
     },
 )
+DEFAULT_TASK = "arith"  # the embedded task: synthetic, no downloads
 TASKS = Registry(
     "task",
     lazy={
@@ -133,5 +134,22 @@ CREDIT_FORMS = Registry(
         "min": "pure_rl.credit:min_form",
         "hardmin": "pure_rl.credit:hardmin_form",
         "sum": "pure_rl.credit:sum_form",
+    },
+)
+# Loaders are called as loader(model_cfg, task=, task_kwargs=, seed=) -> (model, tokenizer); model.name picks one,
+# anything else is a hub id or a folder (pure_rl.models.loading.load_model).
+MODEL_LOADERS = Registry(
+    "model loader",
+    lazy={
+        "tiny": "pure_rl.models.tiny:load_tiny",
+        "smollm2-135m-instruct": "pure_rl.models.loading:load_pretrained",  # the GGUF file packaged on PyPI
+    },
+)
+LEAN_BACKENDS = Registry(
+    "lean backend",
+    lazy={
+        "repl": "lean_env.backends.repl:ReplBackend",
+        "kimina": "lean_env.backends.kimina:KiminaBackend",
+        "cli": "lean_env.backends.cli:CliBackend",
     },
 )
