@@ -39,3 +39,11 @@ class TaskDefaults:
         if data_path is not None:
             raise ConfigError(f"data_path={data_path!r}: task={cls.name} generates its problems, it reads no file")
         return {}
+
+
+_DEFAULTS = TaskDefaults()
+
+
+def task_attr(task: Any, name: str) -> Any:
+    """``task.<name>``, or the common default for a plugin task that does not declare it."""
+    return getattr(task, name, getattr(_DEFAULTS, name))

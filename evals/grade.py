@@ -1,9 +1,9 @@
-"""Grade a predictions file: ``python -m evals.grade PREDICTIONS.jsonl --task gsm8k|math500``.
+"""Grade a predictions file: ``python -m evals.grade PREDICTIONS.jsonl --task gsm8k|math500|...`` (any ``TASKS`` name).
 
 Each JSONL line holds a model output under ``completion`` (or ``prediction`` / ``response`` / ``output``) and either its
 gold (``answer`` / ``gold``) or a pointer into the task data (``id`` = the task's ``Problem.id``, or ``index``); a line
 with neither is matched to the task problem of the same line number. Prints accuracy, timeouts, agreement with
-lm-eval-style grading (GSM8K only: strict-match and flexible-extract, exact match after lm-eval's normalisation) and with
+lm-eval-style grading (tasks with ``lm_eval_conventions``, i.e. GSM8K: strict-match and flexible-extract, exact match after lm-eval's normalisation) and with
 plain math-verify (``parse`` + ``verify``), and a table of the disagreements. ``--out FILE`` writes one verdict per line.
 """
 
@@ -17,11 +17,11 @@ from pathlib import Path
 from typing import Any
 
 from evals.answer import lm_eval_exact_match, lm_eval_flexible, lm_eval_strict
-from evals.tasks import GSM8KTask, MATH500Task
+from evals.base import task_attr
 from evals.verifier import MathVerifier
-from pure_rl.core.interfaces import Problem
+from pure_rl.core.interfaces import Outcome, Problem
+from pure_rl.core.registry import TASKS, RegistryError
 
-TASKS = {"gsm8k": GSM8KTask, "math500": MATH500Task}
 COMPLETION_KEYS = ("completion", "prediction", "response", "output")
 GOLD_KEYS = ("answer", "gold")
 
@@ -43,8 +43,14 @@ def read_predictions(path: Path) -> list[dict[str, Any]]:
     return rows
 
 
+def load_task(task_name: str, data_path: str | None) -> Any:
+    """The registered task, reading ``data_path`` the way ``evals.run``'s ``data_path=`` does."""
+    return TASKS.build(task_name, **task_attr(TASKS.get(task_name), "cli_arguments")(None, None, data_path))
+
+
 def attach_problems(rows: list[dict[str, Any]], task_name: str, data_path: str | None) -> list[tuple[Problem, str]]:
-    """Pair each prediction with its Problem (gold from the row, else from the task data by id / index / line)."""
+    """Pair each prediction with its Problem (gold from the row, else from the task's held-out split by id / index /
+    line)."""
     problems: list[Problem] | None = None
     by_id: dict[str, Problem] = {}
     pairs = []
@@ -55,7 +61,8 @@ def attach_problems(rows: list[dict[str, Any]], task_name: str, data_path: str |
             pairs.append((Problem(str(row.get("id", line)), "", "", str(gold)), completion))
             continue
         if problems is None:
-            problems = TASKS[task_name](data_path=data_path).load("test")
+            task = load_task(task_name, data_path)
+            problems = task.load(task_attr(task, "eval_split"))
             by_id = {p.id: p for p in problems}
         if "id" in row and str(row["id"]) in by_id:
             pairs.append((by_id[str(row["id"])], completion))
@@ -63,7 +70,7 @@ def attach_problems(rows: list[dict[str, Any]], task_name: str, data_path: str |
         index = int(row.get("index", line))
         if not 0 <= index < len(problems):
             raise ValueError(
-                f"prediction {line}: index {index} is outside the {task_name} test set (0..{len(problems) - 1})"
+                f"prediction {line}: index {index} is outside the {task_name} held-out set (0..{len(problems) - 1})"
             )
         pairs.append((problems[index], completion))
     return pairs
@@ -93,7 +100,7 @@ def _short(text: Any, width: int = 28) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m evals.grade", description=__doc__.split("\n\n")[0])
     parser.add_argument("predictions", type=Path, help="JSONL of model outputs")
-    parser.add_argument("--task", choices=sorted(TASKS), required=True)
+    parser.add_argument("--task", required=True, help=f"a task name ({', '.join(TASKS.names())}) or module:attr")
     parser.add_argument(
         "--data-path", default=None, help="local JSONL of the task's test split (default: shared copy / hub)"
     )
@@ -108,6 +115,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not args.predictions.is_file():
         parser.error(f"predictions file {str(args.predictions)!r} does not exist")
+    try:
+        TASKS.check(args.task)
+    except RegistryError as exc:
+        parser.error(f"--task: {exc}")
     logging.getLogger("math_verify").setLevel(logging.CRITICAL)
 
     pairs = attach_problems(read_predictions(args.predictions), args.task, args.data_path)
@@ -124,6 +135,7 @@ def main(argv: list[str] | None = None) -> int:
                 "gold": problem.answer,
                 "extracted": verdict.info.get("extracted"),
                 "correct": verdict.correct,
+                "outcome": verdict.outcome.value,
                 "reason": verdict.info.get("reason"),
                 "lm_eval_strict": strict,
                 "lm_eval_flexible": flexible,
@@ -132,10 +144,11 @@ def main(argv: list[str] | None = None) -> int:
         )
     n = len(rows)
     ours = sum(bool(r["correct"]) for r in rows)
-    timeouts = sum(r["reason"] == "timeout" for r in rows)
+    timeouts = sum(r["outcome"] == Outcome.TIMEOUT.value for r in rows)
     print(f"task={args.task} predictions={n} accuracy={ours / max(n, 1):.4f} ({ours}/{n}) timeouts={timeouts}")
     # lm-eval's regexes are GSM8K's (numbers); on MATH answers they only measure extraction failures, so they are not shown.
-    others = (["lm_eval_strict", "lm_eval_flexible"] if args.task == "gsm8k" else []) + (
+    lm_eval = task_attr(TASKS.get(args.task), "lm_eval_conventions")
+    others = (["lm_eval_strict", "lm_eval_flexible"] if lm_eval else []) + (
         [] if args.no_math_verify else ["math_verify"]
     )
     for name in others:

@@ -85,6 +85,8 @@ def _early_info(reason: str) -> dict[str, Any]:
 class MathVerifier:
     """Grades math answers in a process pool with hard per-item timeouts; see the module docstring."""
 
+    math_conventions = True  # its answers can be cross-graded by lm-eval's and plain math-verify's conventions
+
     def __init__(
         self,
         timeout: float = 5.0,

@@ -14,8 +14,8 @@ from typing import Any
 
 import torch
 
-from pure_rl.core.scores import PM1
 from prm.runtime import TokenRunner, check_rows, load_hf, logits_of, resolve_device, resolve_dtype
+from pure_rl.core.scores import PM1
 
 
 def stepwise_input(tokenizer: Any, prompt: str, steps: Sequence[str], separator: str = "\n") -> tuple[list[int], list[int]]:

@@ -13,9 +13,9 @@ from typing import Any
 
 import torch
 
-from pure_rl.core.scores import PROB01
 from prm.hf_classifier import classifier_logits
 from prm.runtime import TokenRunner, check_rows, load_hf, resolve_device, resolve_dtype
+from pure_rl.core.scores import PROB01
 
 DEFAULT_SYSTEM = "Please reason step by step, and put your final answer within \\boxed{}."
 

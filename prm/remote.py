@@ -27,9 +27,9 @@ from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from prm.runtime import check_rows
 from pure_rl.core.interfaces import ProcessRewardModel
 from pure_rl.core.scores import PM1
-from prm.runtime import check_rows
 
 log = logging.getLogger(__name__)
 RETRYABLE_STATUS = {429, 500, 502, 503, 504}

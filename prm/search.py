@@ -13,9 +13,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from pure_rl.core.interfaces import ProcessRewardModel
+from pure_rl.core.interfaces import Problem, ProcessRewardModel, SamplingParams
 from pure_rl.core.scores import to_pm1
-from pure_rl.core.interfaces import Problem, SamplingParams
 
 AGGREGATES = ("last", "min", "mean")
 

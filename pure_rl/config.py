@@ -166,13 +166,16 @@ def help_text() -> str:
 
 
 def apply_task_defaults(cfg: Config, task: Any) -> None:
-    """Fill the fields left None with the task's own defaults (``Task`` protocol attributes), in place."""
-    cfg.task.train_split = cfg.task.train_split or task.train_split
-    cfg.task.eval_split = cfg.task.eval_split or task.eval_split
+    """Fill the fields left None with the task's own defaults (``Task`` protocol attributes), in place.
+
+    A plugin task that declares none of them gets train / test, 64 tokens and no stop strings.
+    """
+    cfg.task.train_split = cfg.task.train_split or getattr(task, "train_split", "train")
+    cfg.task.eval_split = cfg.task.eval_split or getattr(task, "eval_split", "test")
     if cfg.rollout.max_new_tokens is None:
-        cfg.rollout.max_new_tokens = int(task.max_new_tokens)
+        cfg.rollout.max_new_tokens = int(getattr(task, "max_new_tokens", 64))
     if cfg.rollout.stop is None:
-        cfg.rollout.stop = list(task.stop)
+        cfg.rollout.stop = list(getattr(task, "stop", []))
 
 
 def to_container(cfg: Config) -> dict[str, Any]:

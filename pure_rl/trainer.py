@@ -26,15 +26,15 @@ import torch
 from pure_rl import checkpoint as ckpt
 from pure_rl.batch import RolloutBatch
 from pure_rl.config import Config, apply_task_defaults, to_container, to_yaml
+from pure_rl.core.interfaces import Outcome, Problem, SamplingParams, Verdict
+from pure_rl.core.registry import CREDIT_FORMS, PRMS, ROLLOUT_ENGINES, TASKS, VERIFIERS
 from pure_rl.credit import rloo_token_advantages
 from pure_rl.evaluate import evaluate_heldout
-from pure_rl.core.interfaces import Outcome, Problem, SamplingParams, Verdict
 from pure_rl.logprobs import batched_token_logprobs, token_logprobs
 from pure_rl.loss import kl_estimate, ppo_clip_loss
-from pure_rl.monitors import JumpDetector, batch_monitors
 from pure_rl.models.loading import load_model
+from pure_rl.monitors import JumpDetector, batch_monitors
 from pure_rl.policy import apply_lora
-from pure_rl.core.registry import CREDIT_FORMS, PRMS, ROLLOUT_ENGINES, TASKS, VERIFIERS
 from pure_rl.rewards import score_steps, strip_separator, verifiable_rewards
 from pure_rl.runlog import RunLogger, plot_run
 from pure_rl.steps import separator_token_ids, split_steps, step_end_indices

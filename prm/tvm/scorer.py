@@ -19,9 +19,9 @@ from typing import Any
 
 import torch
 
-from pure_rl.core.scores import PM1, PROB01
 from prm.runtime import TokenRunner, check_rows, resolve_device, resolve_dtype
 from prm.tvm.model import TokenValueModel
+from pure_rl.core.scores import PM1, PROB01
 
 MODES = ("level", "progress")
 

@@ -10,6 +10,8 @@ from pure_rl.core.interfaces import Problem, Verdict
 class NoVerifier:
     """``reward.verifier=none``: every answer is undecided, so no verifiable reward is used."""
 
+    grades_answers = False  # a run trained with it has no grader another CLI could reuse
+
     def __call__(self, problem: Problem, completion: str) -> Verdict:
         return Verdict(correct=None, reward=None, info={"reason": "no verifier"})
 

@@ -9,29 +9,25 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from evals.equivalence import (
-    arithmetic_value,
+from evals.arithmetic import arithmetic_value
+from evals.equivalence import compare_number_lists, fast_verdict, is_equivalent
+from evals.mathverify import is_bare_answer, numerically_different, too_big_to_evaluate
+from evals.normalize import (
     canonical_macros,
-    compare_number_lists,
     drop_currency,
     drop_degrees,
     drop_layout,
     drop_thousands,
     drop_units,
     drop_variable_prefix,
-    fast_verdict,
-    is_bare_answer,
-    is_equivalent,
     join_and,
     mixed_number,
     multiple_choice,
     normalize,
     number_value,
-    numerically_different,
     scale_words,
     split_percent,
     strip_delimiters,
-    too_big_to_evaluate,
     unwrap_text,
 )
 

@@ -5,8 +5,8 @@ import json
 import matplotlib.image
 import pytest
 
-from pure_rl.core.metrics import summarize
 from evals.report import PredictionLog, metric_names, plot, record_key, render_markdown, write_outputs
+from pure_rl.core.metrics import summarize
 
 
 def _record(i, outcomes, split="test", subject=None, level=None, conventions=None, gold="12"):

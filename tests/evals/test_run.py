@@ -12,11 +12,14 @@ from typing import ClassVar
 import pytest
 import torch
 
-from pure_rl.core.metrics import pass_at_k
-from evals.run import EvalConfig, main, parse_args, prepare_output, resolve
+from evals.config import EvalConfig, parse_args
+from evals.loop import prepare_output
+from evals.plan import resolve
+from evals.run import main
 from lean_env.testing import fake_repl
 from pure_rl.batch import RolloutBatch
 from pure_rl.core.interfaces import SamplingParams
+from pure_rl.core.metrics import pass_at_k
 
 ROOT = Path(__file__).resolve().parents[2]
 FAKE_REPL = [sys.executable, fake_repl.__file__]

@@ -3,9 +3,9 @@
 import pytest
 import torch
 
-from pure_rl.core.scores import to_pm1
 from prm.hf_classifier import HFTokenClassifierPRM, stepwise_input
 from pure_rl.core.registry import PRMS
+from pure_rl.core.scores import to_pm1
 
 STEPS = [["3 + 4 = 7", "7 - 1 = 6", "\\boxed{6}"], ["5 - 2 = 3", "\\boxed{3}"], ["\\boxed{9}"]]
 

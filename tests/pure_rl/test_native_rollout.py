@@ -6,9 +6,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from pure_rl.core.interfaces import Problem, SamplingParams
+from pure_rl.core.interfaces import Problem, RolloutEngine, SamplingParams
 from pure_rl.core.registry import ROLLOUT_ENGINES
-from pure_rl.core.interfaces import RolloutEngine
 from pure_rl.rollout.native import NativeRolloutEngine, left_pad, sample_tokens
 from tests.pure_rl.models.tiny import HYBRID, tiny_model, tiny_tokenizer
 

@@ -4,8 +4,8 @@ loading fails with one clear message instead of a stack trace."""
 import pytest
 
 from pure_rl.config import load_config, validate_config
-from pure_rl.models.loading import ModelLoadError, load_pretrained
 from pure_rl.core.registry import CREDIT_FORMS, PRMS, ROLLOUT_ENGINES, TASKS, VERIFIERS
+from pure_rl.models.loading import ModelLoadError, load_pretrained
 
 REAL_RECIPES = ["qwen_math", "qwen_math_1p5b", "qwen_math_sum"]
 

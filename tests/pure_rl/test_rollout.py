@@ -3,9 +3,9 @@
 import pytest
 import torch
 
-from pure_rl.models.config import TinyModelConfig
 from pure_rl.core.interfaces import Problem, SamplingParams
 from pure_rl.logprobs import token_logprobs
+from pure_rl.models.config import TinyModelConfig
 from pure_rl.models.tiny import build_tiny_model, build_tokenizer
 from pure_rl.rollout.base import cut_at_stop, pack_rollout
 from pure_rl.rollout.hf import HFRolloutEngine

@@ -16,8 +16,8 @@ import torch
 
 from evals.arith import INSTRUCT_SUFFIX, ArithTask, Expression, parse_question
 from prm.arith import ArithPRM, eval_left_to_right, score_prose_solution
-from pure_rl.models import known as known_models
 from pure_rl.config import load_config, validate_config
+from pure_rl.models import known as known_models
 from pure_rl.models.config import ModelConfig
 from pure_rl.steps import separator_token_ids, split_steps, step_end_indices
 

@@ -10,10 +10,10 @@ from hypothesis import strategies as st
 
 import lean_env.minif2f
 from evals.verifier import math_verdict
-from pure_rl.core.metrics import bootstrap_ci, majority_correct, pass_at_k, problem_counts, sample_outcome, summarize
 from lean_env.types import Status, VerifyResult
 from lean_env.verifier import to_verdict
 from pure_rl.core.interfaces import Verdict
+from pure_rl.core.metrics import bootstrap_ci, majority_correct, pass_at_k, problem_counts, sample_outcome, summarize
 
 
 def _math(correct, reason):
