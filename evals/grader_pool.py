@@ -34,9 +34,9 @@ _MAX_START_FAILURES = 3
 # larger than the budget is sent only to an idle worker, so a send can never block the parent past a deadline.
 _PIPELINE_DEPTH = 8
 _PIPELINE_BYTES = 32 * 1024
-_WORKER_CMD = "import sys; from evals.grader_pool import worker_entry; worker_entry(*sys.argv[1:])"
+_WORKER_CMD = "import sys; from evals.grader_pool import _worker_entry; _worker_entry(*sys.argv[1:])"
 
-def worker_entry(read_fd: str, write_fd: str, memory_mb: str, style: str, timeout: str, warm_up: str = "1") -> None:
+def _worker_entry(read_fd: str, write_fd: str, memory_mb: str, style: str, timeout: str, warm_up: str = "1") -> None:
     """``python -c`` entry of a worker process: wrap the inherited pipe ends and serve requests."""
     try:  # die with the parent (Linux): a worker stuck in sympy must not outlive the trainer
         import ctypes
@@ -45,7 +45,7 @@ def worker_entry(read_fd: str, write_fd: str, memory_mb: str, style: str, timeou
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
     except (OSError, AttributeError):
         pass
-    worker_main(
+    _worker_main(
         Connection(int(read_fd), writable=False),
         Connection(int(write_fd), readable=False),
         int(memory_mb),
@@ -57,7 +57,7 @@ def worker_entry(read_fd: str, write_fd: str, memory_mb: str, style: str, timeou
 
 # Typical answer shapes. Parsing them once fills the ANTLR parser's shared prediction (DFA) cache, which roughly
 # halves the parse time of later LaTeX answers; every worker pays this once, before it takes timed items.
-def worker_main(
+def _worker_main(
     inbox: Connection, outbox: Connection, memory_mb: int, style: str, timeout: float, warm_up: bool = True
 ) -> None:
     """Worker loop: cap memory, warm the imports, then answer ``(key, completion, gold)`` requests until ``None``/EOF."""
