@@ -57,10 +57,14 @@ def arith_rows(n: int, error_rate: float, seed: int, task_kwargs: dict | None = 
     return rows
 
 
+# Named generators of stepwise rows; any other ``classifier.data`` is a .jsonl file or a hub dataset id.
+GENERATED = {"arith": lambda cfg, seed: arith_rows(cfg.arith_examples, cfg.arith_error_rate, seed)}
+
+
 def load_rows(cfg: Any, seed: int) -> list[dict]:
     """The stepwise rows of ``classifier.data`` (arith | .jsonl | hub id), at most ``classifier.limit``."""
-    if cfg.data == "arith":
-        rows = arith_rows(cfg.arith_examples, cfg.arith_error_rate, seed)
+    if cfg.data in GENERATED:
+        rows = GENERATED[cfg.data](cfg, seed)
     elif cfg.data.endswith(".jsonl"):
         path = Path(cfg.data)
         if not path.exists():

@@ -10,7 +10,9 @@ import hashlib
 import json
 import logging
 import os
+import random
 import shutil
+import time
 from pathlib import Path
 from typing import Any
 
@@ -109,3 +111,42 @@ def load_model_weights(model: Any, ckpt: Path) -> None:
         raise RuntimeError(f"checkpoint {ckpt} does not match the model: missing {missing}, unexpected {unexpected}")
     if hasattr(model, "tie_weights"):
         model.tie_weights()
+
+
+def trainer_state(trainer: Any) -> dict[str, Any]:
+    """Everything besides the weights that a resumed run needs to continue bit-for-bit (optimiser, RNGs, data order)."""
+    return {
+        "step": trainer.step, "optimizer": trainer.optimizer.state_dict(), "scheduler": trainer.scheduler.state_dict(),
+        "torch_rng": torch.get_rng_state(), "python_rng": random.getstate(), "data_rng": trainer.data_rng.getstate(),
+        "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
+        "bad_steps": trainer.bad_steps, "heldout_before": trainer.heldout_before, "jumps": trainer.jumps.state_dict(),
+        "timings": dict(trainer.timings), "elapsed": trainer.elapsed_before + time.time() - trainer.started,
+    }
+
+
+def resume_trainer(trainer: Any, resume: str) -> None:
+    """Load the latest good checkpoint of ``resume`` (a checkpoint or run folder, or "auto") into ``trainer``."""
+    source = trainer.run_dir if resume == "auto" else Path(resume)
+    found = latest_good(source)
+    if found is None:
+        if resume == "auto":
+            log.info("resume=auto: no checkpoint in %s, starting fresh", source)
+            return
+        raise FileNotFoundError(f"resume={resume}: no good checkpoint found there")
+    load_model_weights(trainer.policy, found)
+    state = torch.load(found / "trainer_state.pt", weights_only=False)
+    trainer.optimizer.load_state_dict(state["optimizer"])
+    trainer.scheduler.load_state_dict(state["scheduler"])
+    torch.set_rng_state(state["torch_rng"])
+    random.setstate(state["python_rng"])
+    trainer.data_rng.setstate(state["data_rng"])
+    if state.get("cuda_rng") is not None and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda_rng"])
+    trainer.step, trainer.bad_steps = state["step"], state["bad_steps"]
+    trainer.heldout_before = state["heldout_before"]
+    trainer.jumps.load_state_dict(state["jumps"])
+    trainer.timings.update(state["timings"])
+    trainer.elapsed_before = state["elapsed"]
+    trainer.engine.sync_weights(trainer.policy)
+    trainer.logger.truncate_after(trainer.step)
+    log.info("resumed from %s at step %d", found, trainer.step)

@@ -364,13 +364,7 @@ class Trainer:
     # ------------------------------------------------------------------ checkpoints
 
     def trainer_state(self) -> dict[str, Any]:
-        return {
-            "step": self.step, "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
-            "torch_rng": torch.get_rng_state(), "python_rng": random.getstate(), "data_rng": self.data_rng.getstate(),
-            "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
-            "bad_steps": self.bad_steps, "heldout_before": self.heldout_before, "jumps": self.jumps.state_dict(),
-            "timings": dict(self.timings), "elapsed": self.elapsed_before + time.time() - self.started,
-        }
+        return ckpt.trainer_state(self)
 
     def save(self) -> Path:
         with self.timed("checkpoint"):
@@ -378,30 +372,7 @@ class Trainer:
                                         self.trainer_state(), self.cfg.train.keep_checkpoints)
 
     def _resume(self, resume: str) -> None:
-        source = self.run_dir if resume == "auto" else Path(resume)
-        found = ckpt.latest_good(source)
-        if found is None:
-            if resume == "auto":
-                log.info("resume=auto: no checkpoint in %s, starting fresh", source)
-                return
-            raise FileNotFoundError(f"resume={resume}: no good checkpoint found there")
-        ckpt.load_model_weights(self.policy, found)
-        state = torch.load(found / "trainer_state.pt", weights_only=False)
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.scheduler.load_state_dict(state["scheduler"])
-        torch.set_rng_state(state["torch_rng"])
-        random.setstate(state["python_rng"])
-        self.data_rng.setstate(state["data_rng"])
-        if state.get("cuda_rng") is not None and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(state["cuda_rng"])
-        self.step, self.bad_steps = state["step"], state["bad_steps"]
-        self.heldout_before = state["heldout_before"]
-        self.jumps.load_state_dict(state["jumps"])
-        self.timings.update(state["timings"])
-        self.elapsed_before = state["elapsed"]
-        self.engine.sync_weights(self.policy)
-        self.logger.truncate_after(self.step)
-        log.info("resumed from %s at step %d", found, self.step)
+        ckpt.resume_trainer(self, resume)
 
 
 def _loss_denominator(mask: torch.Tensor, aggregation: str) -> float:
