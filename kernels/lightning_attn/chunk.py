@@ -47,13 +47,29 @@ TUNING: dict[str, int] = {
 }
 
 
+# Triton's interpreter converts fp32 to bf16 by truncation (the GPU and torch round to nearest even), so on the
+# interpreter _round does the nearest-even rounding on the bits.
+_EMULATE_RNE = tl.constexpr(INTERPRET)
+
+
+@triton.jit
+def _round(x, DT: tl.constexpr):
+    """R(x): x rounded to DT, to nearest even."""
+    if _EMULATE_RNE and DT == tl.bfloat16:
+        bits = x.to(tl.float32).to(tl.uint32, bitcast=True)
+        bits = (bits + 0x7FFF + ((bits >> 16) & 1)) & 0xFFFF0000
+        return bits.to(tl.float32, bitcast=True).to(DT)
+    else:
+        return x.to(DT)
+
+
 @triton.jit
 def _mm(a, b, acc, F32_DOT: tl.constexpr, DT: tl.constexpr):
     """acc + R(a) @ R(b), accumulated in fp32; exact fp32 products of the rounded operands on the interpreter."""
     if F32_DOT:
-        return tl.dot(a.to(DT).to(tl.float32), b.to(DT).to(tl.float32), acc, input_precision="ieee")
+        return tl.dot(_round(a, DT).to(tl.float32), _round(b, DT).to(tl.float32), acc, input_precision="ieee")
     else:
-        return tl.dot(a.to(DT), b.to(DT), acc)
+        return tl.dot(_round(a, DT), _round(b, DT), acc)
 
 
 @triton.jit
@@ -183,7 +199,7 @@ def _chunk(
     At = _mm(kc, tl.trans(qc), tl.zeros([C, C], dtype=tl.float32), F32_DOT, DT)
     At = tl.where(dist >= 0, At * tl.exp(gl * tl.maximum(dist, 0).to(tl.float32)), 0.0)
     outT = _mm(tl.trans(vc), At, outT, F32_DOT, DT)  # inter and intra in one accumulator
-    out = tl.trans(outT * scale).to(DT)
+    out = _round(tl.trans(outT * scale), DT)
     if MASKED:
         tl.store(o_seg + cs * (H * DC) + offs_v, out, mask=mask_v)
     else:
