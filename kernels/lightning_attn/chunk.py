@@ -44,6 +44,7 @@ TUNING: dict[str, int] = {
     "num_stages": 2,
     "programs_per_sm": 2,  # segments are added until the grid has about this many programs per SM
     "sum_warps": 8,  # warps of the segment-sum kernel (one program per segment and head, all V columns)
+    "maxnreg": 0,  # register cap per thread for the chunk kernel (0: the compiler's choice)
 }
 
 
@@ -346,6 +347,37 @@ def block_shapes(DA: int, DC: int) -> tuple[int, int, int, int]:
     return TUNING["chunk"], BA, BV, triton.cdiv(DC, BV)
 
 
+def _segment_sums(k, v, g, cu_seqlens, seg_len: int, NSEG: int, num_seqs: int, meta: dict) -> torch.Tensor:
+    """contrib [N, NSEG, H, V, K] fp32: the decayed k^T v sum of every segment that a later one depends on."""
+    H, DA, DC = meta["H"], meta["DA"], meta["DC"]
+    contrib = new_output((num_seqs, NSEG, H, DC, DA), k, torch.float32)
+    BVS = max(16, min(triton.next_power_of_2(DC), 128))
+    NVS = triton.cdiv(DC, BVS)
+    launch = {} if INTERPRET else {"num_warps": TUNING["sum_warps"], "num_stages": TUNING["num_stages"]}
+    _segment_sum_kernel[(NVS * num_seqs * H, NSEG)](
+        k, v, g, contrib, cu_seqlens, k.shape[1], seg_len, NSEG, BV=BVS, NV=NVS, **meta, **launch
+    )
+    return contrib
+
+
+def forward_plan(q: torch.Tensor, v: torch.Tensor) -> dict[str, int]:
+    """The launch a dense forward of q [B, T, H, K], v [B, T, H, V] gets: chunk, blocks, segment length, segments."""
+    B, T, H, DA = q.shape
+    C, BA, BV, NV = block_shapes(DA, v.shape[-1])
+    seg_len = pick_segment_len(B * T, B, H, NV, C, _num_sms(q.device))
+    return {"chunk": C, "block_v": BV, "v_blocks": NV, "segment_len": seg_len, "segments": triton.cdiv(T, seg_len)}
+
+
+def segment_sums(k: torch.Tensor, v: torch.Tensor, log_decay: torch.Tensor, segment_len: int) -> torch.Tensor:
+    """The first kernel of a segmented dense forward on its own (for timing): contrib [B, NSEG, H, V, K] fp32."""
+    B, T, H, DA = k.shape
+    NSEG = triton.cdiv(T, segment_len)
+    g = log_decay.to(device=k.device, dtype=torch.float32).contiguous()
+    meta = {"H": H, "DA": DA, "DC": v.shape[-1], "BA": max(16, triton.next_power_of_2(DA)), "C": TUNING["chunk"],
+            "REVERSE": False, "VARLEN": False, "F32_DOT": INTERPRET or k.dtype == torch.float32}
+    return _segment_sums(k, v, g, None, segment_len, NSEG, B, meta)
+
+
 def launch_chunk(
     q: torch.Tensor,
     k: torch.Tensor,
@@ -384,16 +416,10 @@ def launch_chunk(
         "VARLEN": cu_seqlens is not None,
         "F32_DOT": INTERPRET or q.dtype == torch.float32,
     }
-    contrib = None
-    if NSEG > 1:
-        contrib = new_output((num_seqs, NSEG, H, DC, DA), q, torch.float32)
-        BVS = max(16, min(triton.next_power_of_2(DC), 128))
-        NVS = triton.cdiv(DC, BVS)
-        launch = {} if INTERPRET else {"num_warps": TUNING["sum_warps"], "num_stages": TUNING["num_stages"]}
-        _segment_sum_kernel[(NVS * num_seqs * H, NSEG)](
-            k, v, g, contrib, cu_seqlens, T, seg_len, NSEG, BV=BVS, NV=NVS, **meta, **launch
-        )
+    contrib = _segment_sums(k, v, g, cu_seqlens, seg_len, NSEG, num_seqs, meta) if NSEG > 1 else None
     launch = {} if INTERPRET else {"num_warps": TUNING["num_warps"], "num_stages": TUNING["num_stages"]}
+    if TUNING["maxnreg"] and not INTERPRET:
+        launch["maxnreg"] = TUNING["maxnreg"]
     _chunk_attn_kernel[(NV * num_seqs * H, NSEG)](
         q,
         k,

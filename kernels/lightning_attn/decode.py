@@ -77,8 +77,8 @@ def _consistent_step_kernel(
     qt = tl.load(q + row * stride_q + i_h * DA + o_a, mask=a_mask, other=0.0).to(tl.float32)  # [BA]
     kt = tl.load(k + row * stride_k + i_h * DA + o_a, mask=a_mask, other=0.0)  # [BA] DT
     vt = tl.load(v + row * stride_v + i_h * DC + o_v, mask=v_mask, other=0.0)  # [BV] DT
-    if HAS_VMASK:
-        vt = vt * tl.load(vmask + i_b).to(vt.dtype)
+    if HAS_VMASK:  # in fp32: the interpreter's bf16 arithmetic is not bf16 arithmetic
+        vt = (vt.to(tl.float32) * tl.load(vmask + i_b).to(tl.float32)).to(vt.dtype)
     nh = i_nh.to(tl.int64)
     before = o_c < i  # rows of this chunk already in the buffers
     kb = tl.load(
