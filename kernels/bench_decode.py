@@ -236,7 +236,8 @@ def main(argv: list[str] | None = None) -> None:
     model = build_lightning(sizes, dtype, device)
     qwen = build_qwen(qwen_sizes, dtype, device)
     print(f"params: lightning {n_params(model):.2f}B, qwen2 {n_params(qwen):.2f}B", flush=True)
-    gaps = {"fused": logprob_agreement(model, device, batch=8, prompt_len=300, new_tokens=64)}
+    default = "fused" if device.type == "cuda" else "fp32_state_step"  # the engine's default decode here
+    gaps = {default: logprob_agreement(model, device, batch=8, prompt_len=300, new_tokens=64)}
     if device.type == "cuda":
         gaps["fp32_state_step"] = logprob_agreement(model, device, 8, 300, 64, fused=False)
     for name, (mx, mean) in gaps.items():
