@@ -236,17 +236,6 @@ def main(argv: list[str] | None = None) -> None:
     model = build_lightning(sizes, dtype, device)
     qwen = build_qwen(qwen_sizes, dtype, device)
     print(f"params: lightning {n_params(model):.2f}B, qwen2 {n_params(qwen):.2f}B", flush=True)
-    default = "fused" if device.type == "cuda" else "fp32_state_step"  # the engine's default decode here
-    gaps = {default: logprob_agreement(model, device, batch=8, prompt_len=300, new_tokens=64)}
-    if device.type == "cuda":
-        gaps["fp32_state_step"] = logprob_agreement(model, device, 8, 300, 64, fused=False)
-    for name, (mx, mean) in gaps.items():
-        print(f"log-prob agreement ({dtype}, {name} rollout vs learner): max |diff| {mx:.3e}, mean {mean:.3e}", flush=True)
-    if dtype != torch.float32:
-        fp32_model = build_lightning(sizes, torch.float32, device)
-        gaps["fp32_weights"] = logprob_agreement(fp32_model, device, batch=8, prompt_len=300, new_tokens=64)
-        print(f"log-prob agreement (fp32 weights): max |diff| {gaps['fp32_weights'][0]:.3e}", flush=True)
-        del fp32_model
     graphed = native_engine(model, device, graphs=None)
     variants = {}  # extra native rows, timed at the first context only
     if graphed.cuda_graphs:
@@ -279,6 +268,17 @@ def main(argv: list[str] | None = None) -> None:
             torch.cuda.empty_cache()
         rows.append(row)
         print(json.dumps(row), flush=True)
+    default = "fused" if device.type == "cuda" else "fp32_state_step"  # the engine's default decode here
+    gaps = {default: logprob_agreement(model, device, batch=8, prompt_len=300, new_tokens=64)}
+    if device.type == "cuda":
+        gaps["fp32_state_step"] = logprob_agreement(model, device, 8, 300, 64, fused=False)
+    for name, (mx, mean) in gaps.items():
+        print(f"log-prob agreement ({dtype}, {name} rollout vs learner): max |diff| {mx:.3e}, mean {mean:.3e}", flush=True)
+    if dtype != torch.float32:
+        fp32_model = build_lightning(sizes, torch.float32, device)
+        gaps["fp32_weights"] = logprob_agreement(fp32_model, device, batch=8, prompt_len=300, new_tokens=64)
+        print(f"log-prob agreement (fp32 weights): max |diff| {gaps['fp32_weights'][0]:.3e}", flush=True)
+        del fp32_model
     for row in rows:
         if row["context"] in compare:
             seconds = qwen_static_s(qwen, B, row["context"], args.qwen_new_tokens, max(1, args.repeats - 1), device)

@@ -38,11 +38,11 @@ INTERPRET = os.environ.get("TRITON_INTERPRET") == "1"
 # lightning_attn --sweep`). "chunk" also fixes the rounding points of the function above, so the rollout decode
 # (decode.py) reads it too.
 TUNING: dict[str, int] = {
-    "chunk": 64,  # tokens per chunk (C)
+    "chunk": 32,  # tokens per chunk (C)
     "block_v": 64,  # state columns per program (BV)
     "num_warps": 4,
-    "num_stages": 2,
-    "programs_per_sm": 2,  # segments are added until the grid has about this many programs per SM
+    "num_stages": 3,
+    "programs_per_sm": 2,  # resident programs per SM (ptxas: ~240 registers, so 2 programs of 4 warps)
     "sum_warps": 8,  # warps of the segment-sum kernel (one program per segment and head, all V columns)
     "maxnreg": 0,  # register cap per thread for the chunk kernel (0: the compiler's choice)
 }
@@ -333,10 +333,14 @@ def _num_sms(device: torch.device) -> int:
 
 
 def pick_segment_len(total_tokens: int, num_seqs: int, heads: int, v_blocks: int, chunk: int, sms: int) -> int:
-    """Tokens per segment: enough segments for about TUNING['programs_per_sm'] programs per SM, whole chunks each."""
+    """Tokens per segment, whole chunks each: the most segments whose programs still fit one wave.
+
+    A wave is TUNING['programs_per_sm'] programs per SM (what registers and shared memory let reside). Rounding
+    the segment count up instead would start a second, mostly idle wave that takes as long as the first.
+    """
     avg = max(1, total_tokens // max(num_seqs, 1))
     base = max(1, num_seqs * heads * v_blocks)
-    n_seg = max(1, min(triton.cdiv(TUNING["programs_per_sm"] * sms, base), triton.cdiv(avg, chunk)))
+    n_seg = max(1, min(TUNING["programs_per_sm"] * sms // base, triton.cdiv(avg, chunk)))
     return triton.cdiv(triton.cdiv(avg, n_seg), chunk) * chunk
 
 

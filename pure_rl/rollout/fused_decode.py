@@ -134,7 +134,7 @@ class FusedLightningDecoder:
             return
         graph = self._graphs.get(key)
         if graph is None:
-            saved = self._snapshot()
+            saved, rng = self._snapshot(), self.generator.get_state()
             side = torch.cuda.Stream(self.device)
             side.wait_stream(torch.cuda.current_stream(self.device))
             with torch.cuda.stream(side):
@@ -146,6 +146,7 @@ class FusedLightningDecoder:
             with torch.cuda.graph(graph):
                 body()
             self._restore(saved)
+            self.generator.set_state(rng)  # the warm-up's draws must not shift this rollout's random stream
             self._graphs[key] = graph
         graph.replay()
 
@@ -236,6 +237,17 @@ def fused_rollout(
     now holds a stop string is cut after the token that completed it (the graph kept stepping it meanwhile, and
     what it produced past the cut is dropped by ``lengths``).
     """
+    # cuBLAS may split K at M = B and reduce the partial sums in bf16; the learner's GEMMs (M = B * T) reduce in fp32.
+    flags = torch.backends.cuda.matmul
+    reduced = flags.allow_bf16_reduced_precision_reduction, flags.allow_fp16_reduced_precision_reduction
+    flags.allow_bf16_reduced_precision_reduction = flags.allow_fp16_reduced_precision_reduction = False
+    try:
+        return _rollout(decoder, prefilled, sampling, seed, eos_ids, pad_id, has_stop, stop_every)
+    finally:
+        flags.allow_bf16_reduced_precision_reduction, flags.allow_fp16_reduced_precision_reduction = reduced
+
+
+def _rollout(decoder, prefilled, sampling, seed, eos_ids, pad_id, has_stop, stop_every):
     T = sampling.max_new_tokens
     states = [prefilled.cache.get_state(i) for i in range(len(decoder.states))]
     decoder.start(states, eos_ids, pad_id, T, sampling.temperature, sampling.top_p, seed)

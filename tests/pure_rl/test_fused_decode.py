@@ -17,7 +17,7 @@ from tests.pure_rl.models.tiny import HYBRID, tiny_model, tiny_tokenizer
 from tests.pure_rl.test_native_rollout import PROBLEMS, learner_logprobs
 
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
-# Longer than one kernel chunk (64 tokens), so the prefill stops at a chunk boundary and the decoder feeds the rest.
+# Longer than two kernel chunks, so the prefill stops at a chunk boundary and the decoder feeds the rest.
 LONG = Problem(id="long", question="q", prompt="Compute 3 * 4 = 12. Then 12 - 5 = 7. " * 9 + "So 7 + 1 =")
 
 
