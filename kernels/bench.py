@@ -122,7 +122,7 @@ def bench_lightning_attn(args) -> dict[str, Any]:
         if plan["segments"] > 1:  # the extra k, v read of the segment split, timed on its own
             seg = plan["segment_len"]
             with torch.no_grad():
-                row["ours_segment_sums_ms"] = _do_bench(lambda k=k, v=v: chunk_mod.segment_sums(k, v, g, seg))
+                row["ours_segment_sums_ms"] = _do_bench(lambda k=k, v=v, seg=seg: chunk_mod.segment_sums(k, v, g, seg))
         if not args.no_peers:
             peers, missing = _peer_fns(q, k, v, g, scale)
             for name, fwd in peers:
@@ -274,7 +274,9 @@ def _print_table(res: dict[str, Any]) -> None:
     )
     for r in res["rows"]:
         if "ours_segment_sums_ms" in r:
-            print(f"T={r['T']}: {r['plan']['segments']} segments, segment sums alone {r['ours_segment_sums_ms']:.3f} ms")
+            print(
+                f"T={r['T']}: {r['plan']['segments']} segments, segment sums alone {r['ours_segment_sums_ms']:.3f} ms"
+            )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -273,7 +273,9 @@ def main(argv: list[str] | None = None) -> None:
     if device.type == "cuda":
         gaps["fp32_state_step"] = logprob_agreement(model, device, 8, 300, 64, fused=False)
     for name, (mx, mean) in gaps.items():
-        print(f"log-prob agreement ({dtype}, {name} rollout vs learner): max |diff| {mx:.3e}, mean {mean:.3e}", flush=True)
+        print(
+            f"log-prob agreement ({dtype}, {name} rollout vs learner): max |diff| {mx:.3e}, mean {mean:.3e}", flush=True
+        )
     if dtype != torch.float32:
         fp32_model = build_lightning(sizes, torch.float32, device)
         gaps["fp32_weights"] = logprob_agreement(fp32_model, device, batch=8, prompt_len=300, new_tokens=64)

@@ -15,6 +15,9 @@ operands get (the identity for fp32 inputs), the kernel computes exactly
     S_new = lam^n S + sum_j k_j^T R(lam^(n-1-j) v_j)                       (S in fp32)
 
 `chunk_consistent_step` in ``decode.py`` reproduces this function one token at a time for rollouts.
+
+Over 400 lines: the per-chunk Triton helper takes every layout constant explicitly, and its three call sites
+(a partial chunk first in reverse, the full chunks, a partial chunk last) are spelled out.
 """
 
 from __future__ import annotations
@@ -29,6 +32,8 @@ import triton.language as tl
 from ..testing import new_output
 from .autograd import LightningAttnFunction
 from .inputs import check_inputs
+from .segments import launch_segment_sums
+from .tl_ops import _mm, _round, _seq_bounds
 
 __all__ = ["TUNING", "chunk_lightning_attn", "launch_chunk"]
 
@@ -48,114 +53,23 @@ TUNING: dict[str, int] = {
 }
 
 
-# Triton's interpreter converts fp32 to bf16 by truncation (the GPU and torch round to nearest even), so on the
-# interpreter _round does the nearest-even rounding on the bits.
-_EMULATE_RNE = tl.constexpr(INTERPRET)
-
-
-@triton.jit
-def _round(x, DT: tl.constexpr):
-    """R(x): x rounded to DT, to nearest even."""
-    if _EMULATE_RNE and DT == tl.bfloat16:
-        bits = x.to(tl.float32).to(tl.uint32, bitcast=True)
-        bits = (bits + 0x7FFF + ((bits >> 16) & 1)) & 0xFFFF0000
-        return bits.to(tl.float32, bitcast=True).to(DT)
-    else:
-        return x.to(DT)
-
-
-@triton.jit
-def _mm(a, b, acc, F32_DOT: tl.constexpr, DT: tl.constexpr):
-    """acc + R(a) @ R(b), accumulated in fp32; exact fp32 products of the rounded operands on the interpreter."""
-    if F32_DOT:
-        return tl.dot(_round(a, DT).to(tl.float32), _round(b, DT).to(tl.float32), acc, input_precision="ieee")
-    else:
-        return tl.dot(_round(a, DT), _round(b, DT), acc)
-
-
-@triton.jit
-def _seq_bounds(cu_seqlens, i_n, T, VARLEN: tl.constexpr):
-    if VARLEN:
-        bos = tl.load(cu_seqlens + i_n).to(tl.int64)
-        eos = tl.load(cu_seqlens + i_n + 1).to(tl.int64)
-    else:
-        bos = i_n.to(tl.int64) * T
-        eos = bos + T
-    return bos, eos
-
-
-@triton.jit
-def _segment_sum_kernel(
-    k,
-    v,
-    g,
-    contrib,
-    cu_seqlens,
-    T,
-    seg_len,
-    NSEG,
-    H: tl.constexpr,
-    DA: tl.constexpr,
-    DC: tl.constexpr,
-    BA: tl.constexpr,
-    BV: tl.constexpr,
-    NV: tl.constexpr,
-    C: tl.constexpr,
-    REVERSE: tl.constexpr,
-    VARLEN: tl.constexpr,
-    F32_DOT: tl.constexpr,
-):
-    """contrib[n, s, h] = (sum_{j in segment s} k_j^T R(lam^(end-1-j) v_j))^T   (reverse: lam^(j-start))   # [DC, DA]"""
-    i_v, i_nh, i_s = tl.program_id(0) % NV, tl.program_id(0) // NV, tl.program_id(1)
-    i_n, i_h = i_nh // H, i_nh % H
-    bos, eos = _seq_bounds(cu_seqlens, i_n, T, VARLEN)
-    n_seg = tl.cdiv(eos - bos, seg_len)
-    if REVERSE:
-        needed = (i_s >= 1) & (i_s < n_seg)
-    else:
-        needed = i_s < n_seg - 1
-    if needed:
-        DT = v.dtype.element_ty
-        seg_start = bos + i_s * seg_len
-        seg_rows = (tl.minimum(seg_start + seg_len, eos) - seg_start).to(tl.int32)
-        gl = tl.load(g + i_h).to(tl.float32)
-        o_c = tl.arange(0, C)
-        o_a = tl.arange(0, BA)
-        o_v = i_v * BV + tl.arange(0, BV)
-        k_seg = k + (seg_start * H + i_h) * DA
-        v_seg = v + (seg_start * H + i_h) * DC
-        acc = tl.zeros([BV, BA], dtype=tl.float32)
-        n_chunks = tl.cdiv(seg_rows, C)
-        for ic in range(n_chunks):
-            if REVERSE:
-                cs = (n_chunks - 1 - ic) * C
-            else:
-                cs = ic * C
-            n = tl.minimum(seg_rows - cs, C)
-            valid = o_c < n
-            kc = tl.load(
-                k_seg + (cs + o_c[:, None]) * (H * DA) + o_a[None, :],
-                mask=valid[:, None] & (o_a[None, :] < DA),
-                other=0.0,
-            )  # [C, BA]
-            vc = tl.load(
-                v_seg + (cs + o_c[:, None]) * (H * DC) + o_v[None, :],
-                mask=valid[:, None] & (o_v[None, :] < DC),
-                other=0.0,
-            )  # [C, BV]
-            if REVERSE:
-                kexp = o_c
-            else:
-                kexp = n - 1 - o_c
-            kdec = tl.where(valid, tl.exp(gl * tl.maximum(kexp, 0).to(tl.float32)), 0.0)  # [C]
-            acc = _mm(tl.trans(vc * kdec[:, None]), kc, acc * tl.exp(gl * n.to(tl.float32)), F32_DOT, DT)
-        base = contrib + ((i_n.to(tl.int64) * NSEG + i_s) * H + i_h) * (DA * DC)
-        tl.store(base + o_v[:, None] * DA + o_a[None, :], acc, mask=(o_v[:, None] < DC) & (o_a[None, :] < DA))
-
-
 @triton.jit
 def _chunk(
-    q_seg, k_seg, v_seg, o_seg, cs, n, St, gl, scale, off, offs_a, offs_v, o_c, o_a, o_v,
+    q_seg,
+    k_seg,
+    v_seg,
+    o_seg,
+    cs,
+    n,
+    St,
+    gl,
+    scale,
+    off,
+    offs_a,
+    offs_v,
+    o_c,
+    o_a,
+    o_v,
     H: tl.constexpr,
     DA: tl.constexpr,
     DC: tl.constexpr,
@@ -247,7 +161,6 @@ def _chunk_attn_kernel(
     seg_start = bos + i_s * seg_len
     # Segment 0 always runs, so that an empty sequence still passes its initial state through.
     if (i_s == 0) | (seg_start < eos):
-        DT = v.dtype.element_ty
         seg_end = tl.minimum(seg_start + seg_len, eos)
         n_seg = tl.cdiv(eos - bos, seg_len)
         gl = tl.load(g + i_h).to(tl.float32)
@@ -295,11 +208,35 @@ def _chunk_attn_kernel(
         # Full chunks run without masks; a partial last chunk (the first one in reverse) takes the masked path.
         n_full = seg_rows // C
         rem = seg_rows - n_full * C
-        if REVERSE:
+        if REVERSE:  # noqa: SIM102 - a constexpr branch, pruned at compile time, around a run-time one
             if rem > 0:
                 cs = n_full * C
-                St = _chunk(q_seg, k_seg, v_seg, o_seg, cs, rem, St, gl, scale, off, offs_a, offs_v, o_c, o_a, o_v,
-                            H, DA, DC, BA, BV, C, REVERSE, F32_DOT, True)
+                St = _chunk(
+                    q_seg,
+                    k_seg,
+                    v_seg,
+                    o_seg,
+                    cs,
+                    rem,
+                    St,
+                    gl,
+                    scale,
+                    off,
+                    offs_a,
+                    offs_v,
+                    o_c,
+                    o_a,
+                    o_v,
+                    H,
+                    DA,
+                    DC,
+                    BA,
+                    BV,
+                    C,
+                    REVERSE,
+                    F32_DOT,
+                    True,
+                )
                 off = off * 0.0
         for ic in range(n_full):
             if REVERSE:
@@ -308,22 +245,68 @@ def _chunk_attn_kernel(
                 cs = ic * C
             # n == C here, but as a run-time value it keeps the decay mask from being hoisted out of the loop.
             n = tl.minimum(seg_rows - cs, C)
-            St = _chunk(q_seg, k_seg, v_seg, o_seg, cs, n, St, gl, scale, off, offs_a, offs_v, o_c, o_a, o_v,
-                        H, DA, DC, BA, BV, C, REVERSE, F32_DOT, PAD)
+            St = _chunk(
+                q_seg,
+                k_seg,
+                v_seg,
+                o_seg,
+                cs,
+                n,
+                St,
+                gl,
+                scale,
+                off,
+                offs_a,
+                offs_v,
+                o_c,
+                o_a,
+                o_v,
+                H,
+                DA,
+                DC,
+                BA,
+                BV,
+                C,
+                REVERSE,
+                F32_DOT,
+                PAD,
+            )
             off = off * 0.0
-        if not REVERSE:
+        if not REVERSE:  # noqa: SIM102 - as above
             if rem > 0:
-                St = _chunk(q_seg, k_seg, v_seg, o_seg, n_full * C, rem, St, gl, scale, off, offs_a, offs_v, o_c,
-                            o_a, o_v, H, DA, DC, BA, BV, C, REVERSE, F32_DOT, True)
+                St = _chunk(
+                    q_seg,
+                    k_seg,
+                    v_seg,
+                    o_seg,
+                    n_full * C,
+                    rem,
+                    St,
+                    gl,
+                    scale,
+                    off,
+                    offs_a,
+                    offs_v,
+                    o_c,
+                    o_a,
+                    o_v,
+                    H,
+                    DA,
+                    DC,
+                    BA,
+                    BV,
+                    C,
+                    REVERSE,
+                    F32_DOT,
+                    True,
+                )
         if STORE_HT:
             if REVERSE:
                 writer = i_s == 0
             else:
                 writer = i_s == tl.maximum(n_seg, 1) - 1
             if writer:
-                tl.store(
-                    ht + i_nh.to(tl.int64) * (DA * DC) + o_a[None, :] * DC + o_v[:, None], St, mask=state_mask
-                )
+                tl.store(ht + i_nh.to(tl.int64) * (DA * DC) + o_a[None, :] * DC + o_v[:, None], St, mask=state_mask)
 
 
 def _num_sms(device: torch.device) -> int:
@@ -351,23 +334,10 @@ def block_shapes(DA: int, DC: int) -> tuple[int, int, int, int]:
     return TUNING["chunk"], BA, BV, triton.cdiv(DC, BV)
 
 
-def _segment_sums(k, v, g, cu_seqlens, seg_len: int, NSEG: int, num_seqs: int, meta: dict) -> torch.Tensor:
-    """contrib [N, NSEG, H, V, K] fp32: the decayed k^T v sum of every segment that a later one depends on."""
-    H, DA, DC = meta["H"], meta["DA"], meta["DC"]
-    contrib = new_output((num_seqs, NSEG, H, DC, DA), k, torch.float32)
-    BVS = max(16, min(triton.next_power_of_2(DC), 128))
-    NVS = triton.cdiv(DC, BVS)
-    launch = {} if INTERPRET else {"num_warps": TUNING["sum_warps"], "num_stages": TUNING["num_stages"]}
-    _segment_sum_kernel[(NVS * num_seqs * H, NSEG)](
-        k, v, g, contrib, cu_seqlens, k.shape[1], seg_len, NSEG, BV=BVS, NV=NVS, **meta, **launch
-    )
-    return contrib
-
-
 def forward_plan(q: torch.Tensor, v: torch.Tensor) -> dict[str, int]:
     """The launch a dense forward of q [B, T, H, K], v [B, T, H, V] gets: chunk, blocks, segment length, segments."""
     B, T, H, DA = q.shape
-    C, BA, BV, NV = block_shapes(DA, v.shape[-1])
+    C, _, BV, NV = block_shapes(DA, v.shape[-1])
     seg_len = pick_segment_len(B * T, B, H, NV, C, _num_sms(q.device))
     return {"chunk": C, "block_v": BV, "v_blocks": NV, "segment_len": seg_len, "segments": triton.cdiv(T, seg_len)}
 
@@ -377,9 +347,17 @@ def segment_sums(k: torch.Tensor, v: torch.Tensor, log_decay: torch.Tensor, segm
     B, T, H, DA = k.shape
     NSEG = triton.cdiv(T, segment_len)
     g = log_decay.to(device=k.device, dtype=torch.float32).contiguous()
-    meta = {"H": H, "DA": DA, "DC": v.shape[-1], "BA": max(16, triton.next_power_of_2(DA)), "C": TUNING["chunk"],
-            "REVERSE": False, "VARLEN": False, "F32_DOT": INTERPRET or k.dtype == torch.float32}
-    return _segment_sums(k, v, g, None, segment_len, NSEG, B, meta)
+    meta = {
+        "H": H,
+        "DA": DA,
+        "DC": v.shape[-1],
+        "BA": max(16, triton.next_power_of_2(DA)),
+        "C": TUNING["chunk"],
+        "REVERSE": False,
+        "VARLEN": False,
+        "F32_DOT": INTERPRET or k.dtype == torch.float32,
+    }
+    return launch_segment_sums(k, v, g, None, segment_len, NSEG, B, meta, TUNING)
 
 
 def launch_chunk(
@@ -420,7 +398,7 @@ def launch_chunk(
         "VARLEN": cu_seqlens is not None,
         "F32_DOT": INTERPRET or q.dtype == torch.float32,
     }
-    contrib = _segment_sums(k, v, g, cu_seqlens, seg_len, NSEG, num_seqs, meta) if NSEG > 1 else None
+    contrib = launch_segment_sums(k, v, g, cu_seqlens, seg_len, NSEG, num_seqs, meta, TUNING) if NSEG > 1 else None
     launch = {} if INTERPRET else {"num_warps": TUNING["num_warps"], "num_stages": TUNING["num_stages"]}
     if TUNING["maxnreg"] and not INTERPRET:
         launch["maxnreg"] = TUNING["maxnreg"]

@@ -20,7 +20,7 @@ __all__ = ["compile_report", "lightning_attn_report"]
 def compile_report(kernel, types: dict[str, str], constexprs: dict[str, Any], **options) -> dict[str, Any]:
     """Compile ``kernel`` for sm_90a; returns registers, spill bytes, shared memory and wgmma/mma counts."""
     import triton
-    import triton.backends.nvidia as nvidia
+    from triton.backends import nvidia
     from triton.backends.compiler import GPUTarget
     from triton.compiler import ASTSource
 
@@ -45,7 +45,9 @@ def compile_report(kernel, types: dict[str, str], constexprs: dict[str, Any], **
     with tempfile.NamedTemporaryFile("w", suffix=".ptx", delete=False) as f:
         f.write(ptx)
     try:
-        out = subprocess.run([ptxas, "-arch=sm_90a", "-v", f.name, "-o", os.devnull], capture_output=True, text=True)
+        out = subprocess.run(
+            [ptxas, "-arch=sm_90a", "-v", f.name, "-o", os.devnull], capture_output=True, text=True, check=False
+        )
     finally:
         os.unlink(f.name)
     text = out.stderr + out.stdout
@@ -62,29 +64,48 @@ def compile_report(kernel, types: dict[str, str], constexprs: dict[str, Any], **
 
 def lightning_attn_report(heads: int = 32, dim: int = 128) -> list[dict[str, Any]]:
     """ptxas resources of the chunk, segment-sum and decode kernels at the benchmark shape, printed and returned."""
-    from .chunk import _chunk_attn_kernel, _segment_sum_kernel
+    from .chunk import _chunk_attn_kernel
     from .decode import _consistent_step_kernel
     from .norms import _add_srms_kernel, _srms_gate_kernel
+    from .segments import _segment_sum_kernel
 
     ptr = {n: "*bf16" for n in ("q", "k", "v", "o", "Sr", "kbuf", "vbuf", "vmask")}
     ptr.update({n: "*fp32" for n in ("g", "h0", "ht", "contrib", "S")})
     ptr.update(cu_seqlens="*i64", pos="*i32", scale="fp32", h0_shift="fp32", T="i32", seg_len="i32", NSEG="i32")
     ptr.update(stride_q="i32", stride_k="i32", stride_v="i32", stride_u="i32", eps="fp32")
     ptr.update({n: "*bf16" for n in ("h", "d", "h_out", "n_out", "u", "y")})
-    base = dict(H=heads, DA=dim, DC=dim, BA=dim, C=64, REVERSE=False, VARLEN=False, F32_DOT=False)
+    base = {"H": heads, "DA": dim, "DC": dim, "BA": dim, "C": 64, "REVERSE": False, "VARLEN": False, "F32_DOT": False}
     chunk = dict(base, HAS_H0=False, STORE_HT=False, SEGMENTED=False, PAD=False)
     cases = [
-        ("chunk C64 BV64 w4 s2", _chunk_attn_kernel, dict(chunk, BV=64, NV=2), dict(num_warps=4, num_stages=2)),
-        ("chunk C64 BV64 w4 s3", _chunk_attn_kernel, dict(chunk, BV=64, NV=2), dict(num_warps=4, num_stages=3)),
-        ("chunk C64 BV128 w8 s2", _chunk_attn_kernel, dict(chunk, BV=128, NV=1), dict(num_warps=8, num_stages=2)),
-        ("chunk C64 BV64 w4 s2 reverse+h0 (backward)", _chunk_attn_kernel,
-         dict(chunk, BV=64, NV=2, REVERSE=True, HAS_H0=True, SEGMENTED=True), dict(num_warps=4, num_stages=2)),
-        ("segment sums BV128 w8", _segment_sum_kernel, dict(base, BV=128, NV=1), dict(num_warps=8, num_stages=2)),
-        ("consistent decode step BV32 w4", _consistent_step_kernel,
-         dict(H=heads, DA=dim, DC=dim, BA=dim, BV=32, NV=dim // 32, C=64, HAS_VMASK=True, F32_DOT=False),
-         dict(num_warps=4, num_stages=1)),
-        ("add + SRMSNorm D2048", _add_srms_kernel, dict(D=2048, BD=2048, HAS_D=True), dict(num_warps=4)),
-        ("SRMSNorm * gate D2048", _srms_gate_kernel, dict(D=2048, BD=2048), dict(num_warps=4)),
+        ("chunk C64 BV64 w4 s2", _chunk_attn_kernel, dict(chunk, BV=64, NV=2), {"num_warps": 4, "num_stages": 2}),
+        ("chunk C64 BV64 w4 s3", _chunk_attn_kernel, dict(chunk, BV=64, NV=2), {"num_warps": 4, "num_stages": 3}),
+        ("chunk C32 BV64 w4 s3", _chunk_attn_kernel, dict(chunk, C=32, BV=64, NV=2), {"num_warps": 4, "num_stages": 3}),
+        ("chunk C64 BV128 w8 s2", _chunk_attn_kernel, dict(chunk, BV=128, NV=1), {"num_warps": 8, "num_stages": 2}),
+        (
+            "chunk C64 BV64 w4 s2 reverse+h0 (backward)",
+            _chunk_attn_kernel,
+            dict(chunk, BV=64, NV=2, REVERSE=True, HAS_H0=True, SEGMENTED=True),
+            {"num_warps": 4, "num_stages": 2},
+        ),
+        ("segment sums BV128 w8", _segment_sum_kernel, dict(base, BV=128, NV=1), {"num_warps": 8, "num_stages": 2}),
+        (
+            "consistent decode step BV32 w4",
+            _consistent_step_kernel,
+            {
+                "H": heads,
+                "DA": dim,
+                "DC": dim,
+                "BA": dim,
+                "BV": 32,
+                "NV": dim // 32,
+                "C": 64,
+                "HAS_VMASK": True,
+                "F32_DOT": False,
+            },
+            {"num_warps": 4, "num_stages": 1},
+        ),
+        ("add + SRMSNorm D2048", _add_srms_kernel, {"D": 2048, "BD": 2048, "HAS_D": True}, {"num_warps": 4}),
+        ("SRMSNorm * gate D2048", _srms_gate_kernel, {"D": 2048, "BD": 2048}, {"num_warps": 4}),
     ]
     rows = []
     for name, kernel, constexprs, options in cases:

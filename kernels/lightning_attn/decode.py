@@ -28,7 +28,7 @@ import triton
 import triton.language as tl
 
 from . import chunk as chunk_mod
-from .chunk import _mm, _round
+from .tl_ops import _mm, _round
 
 __all__ = ["ChunkDecodeState", "chunk_consistent_step"]
 

@@ -16,7 +16,7 @@ import torch
 import triton
 import triton.language as tl
 
-from .chunk import _round
+from .tl_ops import _round
 
 __all__ = ["add_srms_norm", "srms_norm_gate"]
 
@@ -57,9 +57,7 @@ def _rows(x: torch.Tensor, name: str) -> tuple[int, int]:
     return x.shape
 
 
-def add_srms_norm(
-    h: torch.Tensor, delta: torch.Tensor | None, eps: float
-) -> tuple[torch.Tensor, torch.Tensor]:
+def add_srms_norm(h: torch.Tensor, delta: torch.Tensor | None, eps: float) -> tuple[torch.Tensor, torch.Tensor]:
     """(R(h + delta), SRMSNorm of it) for [rows, D] activations; with delta None, (h, SRMSNorm(h))."""
     N, D = _rows(h, "h")
     if delta is not None and (delta.shape != h.shape or delta.dtype != h.dtype):

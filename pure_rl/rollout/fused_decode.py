@@ -91,7 +91,6 @@ class FusedLightningDecoder:
     def _forward(self) -> None:
         """logits <- model(ids) one token per row on the decode states; advances pos."""
         cfg, core = self.config, self.core
-        eps, HD = cfg.norm_eps, self.inner
         HD = self.inner
         h = core.model.embed_tokens(self.ids)  # [B, d]
         if cfg.embed_scale != 1.0:

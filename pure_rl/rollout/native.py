@@ -12,6 +12,9 @@ each step is the model's forward on the fp32 recurrent state, captured as a grap
 ``old_logprobs[b, t]`` = log softmax(logits / T)[token] in fp32 with T the sampling temperature (T = 0, greedy, uses
 T = 1), over the full vocabulary (top-p truncation changes which tokens are drawn, not the recorded log-prob), which
 is what the learner recomputes from the same logits.
+
+Over 400 lines: the engine keeps both decode paths (fused, and the model-forward step for hybrid or CPU models)
+behind one ``generate``.
 """
 
 from __future__ import annotations
@@ -353,7 +356,10 @@ class NativeRolloutEngine:
         if self._fused is None or self._fused.B != B:
             # One decoder at a time: each holds a full set of states and graphs (RL batch sizes rarely change).
             self._fused = None
-            self._fused = FusedLightningDecoder(_unwrap(self.model), B, self.device, self.cuda_graphs)
+            core = _unwrap(self.model)
+            if hasattr(core, "get_base_model"):  # peft: the base model, with the adapters injected in its layers
+                core = core.get_base_model()
+            self._fused = FusedLightningDecoder(core, B, self.device, self.cuda_graphs)
         seed = sampling.seed
         if seed is None:
             seed = int(torch.randint(0, 2**62, (1,), generator=self._seeder))

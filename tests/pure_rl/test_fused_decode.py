@@ -105,6 +105,20 @@ def test_gumbel_sample_draws_the_distribution_and_records_full_logprobs():
     torch.testing.assert_close(logp, torch.log_softmax(logits[:5] * 2, -1)[:, 0])
 
 
+def test_fused_decode_runs_the_adapters_of_a_peft_policy(tokenizer):
+    from peft import LoraConfig, get_peft_model
+
+    model = tiny_model(vocab_size=len(tokenizer), eos_token_id=tokenizer.eos_token_id).to(DEVICE)
+    peft_model = get_peft_model(model, LoraConfig(r=2, target_modules=["qkvu_proj", "out_proj"]))
+    for name, p in peft_model.named_parameters():
+        if "lora_B" in name:
+            torch.nn.init.normal_(p, std=0.5)  # adapters that change the outputs
+    engine = NativeRolloutEngine(peft_model, tokenizer, device=DEVICE, fused_decode=True)
+    batch = engine.generate(PROBLEMS[:1], 2, SamplingParams(temperature=1.0, max_new_tokens=6, seed=0))
+    gap = (learner_logprobs(peft_model, batch, 1.0) - batch.old_logprobs).abs().max()
+    assert gap <= 1e-4, f"rollout vs learner log-prob gap {gap:.2e}"
+
+
 def test_fused_decode_needs_a_pure_lightning_model(tokenizer):
     model = tiny_model(vocab_size=len(tokenizer), layer_types=HYBRID, eos_token_id=tokenizer.eos_token_id)
     with pytest.raises(ValueError, match="fused_decode=True"):
