@@ -1,8 +1,9 @@
-"""Kernel benchmarks: `python -m kernels.bench lightning_attn [--out FILE.json] [--sweep]`.
+"""Kernel benchmarks: `python -m kernels.bench lightning_attn [--out FILE.json] [--sweep | --compile-report]`.
 
 Times (triton.testing.do_bench medians, ms) our lightning-attention kernels against the physical floor and, when
 installed, fla (`fla-core`), the official `lightning-attn` package and SDPA flash attention, all in one run on one
 GPU, and writes the table to JSON. Shapes follow issue 8: B * T = 65,536 tokens, H = 32, D = 128, bf16.
+`--compile-report` needs no GPU: it compiles the kernels for sm_90a and prints ptxas' registers and spills.
 """
 
 from __future__ import annotations
@@ -115,6 +116,13 @@ def bench_lightning_attn(args) -> dict[str, Any]:
         ours = lambda q=q, k=k, v=v: chunk_lightning_attn(q, k, v, g, scale)[0]
         row["ours_fwd_ms"], row["ours_fwd_bwd_ms"] = _time_fwd_bwd(ours, [q, k, v])
         row["ours_fraction_of_floor"] = floor_ms / row["ours_fwd_ms"]
+        row["ours_achieved_TBps"] = 8 * B * H * T * D / (row["ours_fwd_ms"] * 1e-3) / 1e12
+        plan = chunk_mod.forward_plan(q, v)
+        row["plan"] = plan
+        if plan["segments"] > 1:  # the extra k, v read of the segment split, timed on its own
+            seg = plan["segment_len"]
+            with torch.no_grad():
+                row["ours_segment_sums_ms"] = _do_bench(lambda k=k, v=v, seg=seg: chunk_mod.segment_sums(k, v, g, seg))
         if not args.no_peers:
             peers, missing = _peer_fns(q, k, v, g, scale)
             for name, fwd in peers:
@@ -136,6 +144,29 @@ def bench_lightning_attn(args) -> dict[str, Any]:
     step_ms = _do_bench(lambda: fused_recurrent_lightning_attn_step(qd, kd, vd, g, state, scale))
     decode = {"B": Bd, "H": H, "D": D, "step_ms": step_ms, "floor_ms": 8 * Bd * H * D * D / bw * 1e3}
     decode["ratio_to_floor"] = step_ms / decode["floor_ms"]
+    # The chunk-consistent step (rollout decode): reads the bf16 state and the open chunk's k, v; times C steps so
+    # the chunk-closing update is in the mean.
+    from kernels.lightning_attn.decode import ChunkDecodeState, chunk_consistent_step
+
+    cstate = ChunkDecodeState(Bd, H, D, D, torch.bfloat16, dev)
+    cstate.load(state)
+    cstate.kbuf.normal_()
+    cstate.vbuf.normal_()
+    pos = torch.zeros(1, dtype=torch.int32, device=dev)
+    flat = [t.reshape(Bd, H * D) for t in (qd, kd, vd)]
+    C = cstate.chunk
+
+    def chunk_of_steps():
+        for _ in range(C):
+            chunk_consistent_step(*flat, g, cstate, pos, scale)
+            pos.add_(1).remainder_(C)
+
+    cons_ms = _do_bench(chunk_of_steps) / C
+    # per step: Sr (2 B/elem), the open chunk's k and v (on average half of C rows), and every C steps S read and
+    # written in fp32 plus Sr written
+    cons_bytes = Bd * H * D * D * 2 + Bd * H * (C / 2) * 2 * D * 2 + Bd * H * D * D * (4 + 4 + 2) / C
+    decode.update(consistent_step_ms=cons_ms, consistent_floor_ms=cons_bytes / bw * 1e3)
+    decode["consistent_ratio_to_floor"] = cons_ms / decode["consistent_floor_ms"]
     fwd = [r["ours_fwd_ms"] for r in rows]
     both = [r["ours_fwd_bwd_ms"] for r in rows]
     res.update(
@@ -162,30 +193,32 @@ def sweep_lightning_attn(args) -> list[dict[str, Any]]:
     g = lightning_slopes(H, 0, 24).to(dev)
     default = dict(chunk_mod.TUNING)
     configs = []
-    for c, bv, warps, stages in [
-        (64, 64, 4, 2),
-        (64, 128, 8, 2),
-        (64, 64, 8, 2),
-        (64, 32, 4, 2),
-        (32, 64, 4, 2),
-        (32, 128, 8, 2),
-        (32, 128, 4, 2),
-        (32, 64, 4, 3),
+    for c, bv, warps, stages, pps, nreg in [
+        (64, 64, 4, 2, 2, 0),
+        (64, 64, 4, 2, 1, 0),
+        (64, 64, 4, 2, 3, 0),
+        (64, 64, 4, 3, 2, 0),
+        (64, 64, 4, 2, 2, 232),
+        (64, 128, 8, 2, 2, 0),
+        (64, 128, 8, 2, 1, 0),
+        (64, 128, 8, 3, 1, 0),
+        (32, 64, 4, 3, 2, 0),
     ]:
-        for pps in (2, 4):
-            configs.append(dict(default, chunk=c, block_v=bv, num_warps=warps, num_stages=stages, programs_per_sm=pps))
+        configs.append(
+            dict(default, chunk=c, block_v=bv, num_warps=warps, num_stages=stages, programs_per_sm=pps, maxnreg=nreg)
+        )
     results = []
     for T in (min(args.seqlens), max(args.seqlens)):
         B = args.tokens // T
         q, k, v = (torch.randn(B, T, H, D, device=dev, dtype=torch.bfloat16).requires_grad_() for _ in range(3))
         for cfg in configs:
-            if T == min(args.seqlens) and cfg["programs_per_sm"] != 2:
+            if T == min(args.seqlens) and cfg["programs_per_sm"] != default["programs_per_sm"]:
                 continue  # no segments at short T: programs_per_sm has no effect there
             chunk_mod.TUNING.update(cfg)
             try:
                 with torch.no_grad():
                     fwd = _do_bench(lambda q=q, k=k, v=v: chunk_lightning_attn(q, k, v, g, D**-0.5)[0])
-                res = dict(cfg, T=T, fwd_ms=fwd)
+                res = dict(cfg, T=T, fwd_ms=fwd, segments=chunk_mod.forward_plan(q, v)["segments"])
             except Exception as e:  # noqa: BLE001 - a config that fails to compile is a result, not a crash
                 res = dict(cfg, T=T, error=f"{type(e).__name__}: {str(e)[:160]}")
             print(json.dumps(res), flush=True)
@@ -235,9 +268,15 @@ def _print_table(res: dict[str, Any]) -> None:
     d = res["decode"]
     print(
         f"decode step B={d['B']}: {d['step_ms'] * 1e3:.1f} us, floor {d['floor_ms'] * 1e3:.1f} us, "
-        f"x{d['ratio_to_floor']:.2f}; fwd max/min {res['fwd_max_over_min']:.3f}, "
+        f"x{d['ratio_to_floor']:.2f}; consistent step {d['consistent_step_ms'] * 1e3:.1f} us, floor "
+        f"{d['consistent_floor_ms'] * 1e3:.1f} us; fwd max/min {res['fwd_max_over_min']:.3f}, "
         f"fwd+bwd max/min {res['fwd_bwd_max_over_min']:.3f}"
     )
+    for r in res["rows"]:
+        if "ours_segment_sums_ms" in r:
+            print(
+                f"T={r['T']}: {r['plan']['segments']} segments, segment sums alone {r['ours_segment_sums_ms']:.3f} ms"
+            )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -253,9 +292,11 @@ def main(argv: list[str] | None = None) -> int:
         default=[1024, 2048, 4096, 8192, 16384, 32768, 65536],
     )
     p.add_argument("--decode-batch", type=int, default=64)
-    p.add_argument("--sdpa-max-t", type=int, default=65536, help="skip SDPA above this T (it is quadratic)")
+    p.add_argument("--sdpa-max-t", type=int, default=16384, help="skip SDPA above this T (it is quadratic)")
     p.add_argument("--no-peers", action="store_true", help="time only our kernels")
     p.add_argument("--sweep", action="store_true", help="time block/launch settings instead of the table")
+    p.add_argument("--compile-report", action="store_true", help="no GPU needed: ptxas registers/spills for sm_90a")
+    p.add_argument("--once", action="store_true", help="run our forward once per --seqlens value (for a profiler)")
     p.add_argument(
         "--tuning", type=json.loads, default=None, help='JSON overrides of chunk.TUNING, e.g. {"block_v": 32}'
     )
@@ -267,9 +308,27 @@ def main(argv: list[str] | None = None) -> int:
         if unknown:
             p.error(f"--tuning keys {sorted(unknown)} unknown; valid: {sorted(chunk_mod.TUNING)}")
         chunk_mod.TUNING.update(args.tuning)
+    if args.compile_report:
+        from kernels.lightning_attn.compile_report import lightning_attn_report
+
+        res = lightning_attn_report(args.heads, args.dim)
+        _write(args.out, res)
+        return 0
     if not torch.cuda.is_available():
         print("kernels.bench needs a CUDA GPU (timings on the Triton interpreter mean nothing)", file=sys.stderr)
         return 2
+    if args.once:
+        from kernels.lightning_attn import chunk_lightning_attn, lightning_slopes
+
+        g = lightning_slopes(args.heads, 0, 24).cuda()
+        for T in args.seqlens:
+            q, k, v = (
+                torch.randn(args.tokens // T, T, args.heads, args.dim, device="cuda", dtype=torch.bfloat16)
+                for _ in range(3)
+            )
+            chunk_lightning_attn(q, k, v, g, args.dim**-0.5)
+        torch.cuda.synchronize()
+        return 0
     if any(args.tokens % t for t in args.seqlens):
         p.error(f"--tokens {args.tokens} must be a multiple of every --seqlens value {args.seqlens}")
     if args.sweep:

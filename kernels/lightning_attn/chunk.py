@@ -1,13 +1,23 @@
 """Chunked lightning attention in Triton (training and prefill): one pass over q, k, v; the state stays on chip.
 
-Each program walks the chunks of one sequence segment serially, carrying its [K, BV] fp32 state in registers, so
-q, k, v are read once and o written once (no per-chunk state goes to HBM, unlike fla's two-pass form). When the
-(sequence, head, V-block) programs cannot fill the GPU, each sequence is cut into segments: a first kernel sums the
-decayed k^T v of every segment but the last, and each segment's program starts from the decayed sum of the
-segments before it. Within a chunk of n tokens (0-based rows i, j) the exponents are block-local only:
+Each program walks the chunks of one sequence segment serially, carrying its state in registers, so q, k, v are
+read once and o written once (no per-chunk state goes to HBM, unlike fla's two-pass form). The state is held
+transposed, St = S^T [BV, K], so that every product reads its large operand straight from the loaded tiles and the
+state itself is the register operand of its own product: out^T = St q^T needs no staging of St in shared memory.
+When the (sequence, head, V-block) programs cannot fill the GPU, each sequence is cut into segments: a first kernel
+sums the decayed k^T v of every segment but the last (all V columns per program, so k is read once), and each
+segment's program starts from the decayed sum of the segments before it.
 
-    o_i   = scale * (sum_{j<=i} lam^(i-j) (q_i . k_j) v_j + lam^(i+1) q_i S)
-    S_new = lam^n S + sum_j lam^(n-1-j) k_j^T v_j
+Within a chunk of n tokens (0-based rows i, j), with R(x) the rounding to the input dtype that the tensor-core
+operands get (the identity for fp32 inputs), the kernel computes exactly
+
+    o_i   = R(scale * (lam^(i+1) q_i R(S) + sum_{j<=i} R(lam^(i-j) (q_i . k_j)) v_j))
+    S_new = lam^n S + sum_j k_j^T R(lam^(n-1-j) v_j)                       (S in fp32)
+
+`chunk_consistent_step` in ``decode.py`` reproduces this function one token at a time for rollouts.
+
+Over 400 lines: the per-chunk Triton helper takes every layout constant explicitly, and its three call sites
+(a partial chunk first in reverse, the full chunks, a partial chunk last) are spelled out.
 """
 
 from __future__ import annotations
@@ -22,118 +32,94 @@ import triton.language as tl
 from ..testing import new_output
 from .autograd import LightningAttnFunction
 from .inputs import check_inputs
+from .segments import launch_segment_sums
+from .tl_ops import _mm, _round, _seq_bounds
 
 __all__ = ["TUNING", "chunk_lightning_attn", "launch_chunk"]
 
 INTERPRET = os.environ.get("TRITON_INTERPRET") == "1"
 
-# Block shapes and launch settings for the GPU: the best max-over-T forward time of the H100 sweep in
-# kernels/BENCHMARKS.md (`python -m kernels.bench lightning_attn --sweep`).
+# Block shapes and launch settings for the GPU (H200 sweep in kernels/BENCHMARKS.md, `python -m kernels.bench
+# lightning_attn --sweep`). "chunk" also fixes the rounding points of the function above, so the rollout decode
+# (decode.py) reads it too.
 TUNING: dict[str, int] = {
     "chunk": 32,  # tokens per chunk (C)
-    "block_v": 64,  # columns of the state per program (BV)
+    "block_v": 64,  # state columns per program (BV)
     "num_warps": 4,
     "num_stages": 3,
-    "programs_per_sm": 4,  # segments are added until the grid has about this many programs per SM
+    "programs_per_sm": 2,  # resident programs per SM (ptxas: ~240 registers, so 2 programs of 4 warps)
+    "sum_warps": 8,  # warps of the segment-sum kernel (one program per segment and head, all V columns)
+    "maxnreg": 0,  # register cap per thread for the chunk kernel (0: the compiler's choice)
 }
 
 
 @triton.jit
-def _mm(a, b, F32_DOT: tl.constexpr, DT: tl.constexpr):
-    """a @ b with fp32 accumulation; operands in DT, or exact fp32 (interpreter, fp32 inputs)."""
-    if F32_DOT:
-        return tl.dot(a.to(tl.float32), b.to(tl.float32), input_precision="ieee")
-    else:
-        return tl.dot(a.to(DT), b.to(DT))
-
-
-@triton.jit
-def _mma(a, b, acc, F32_DOT: tl.constexpr, DT: tl.constexpr):
-    """acc + a @ b, accumulated in place in fp32."""
-    if F32_DOT:
-        return tl.dot(a.to(tl.float32), b.to(tl.float32), acc, input_precision="ieee")
-    else:
-        return tl.dot(a.to(DT), b.to(DT), acc)
-
-
-@triton.jit
-def _seq_bounds(cu_seqlens, i_n, T, VARLEN: tl.constexpr):
-    if VARLEN:
-        bos = tl.load(cu_seqlens + i_n).to(tl.int64)
-        eos = tl.load(cu_seqlens + i_n + 1).to(tl.int64)
-    else:
-        bos = i_n.to(tl.int64) * T
-        eos = bos + T
-    return bos, eos
-
-
-@triton.jit
-def _segment_sum_kernel(
-    k,
-    v,
-    g,
-    contrib,
-    cu_seqlens,
-    T,
-    seg_len,
-    NSEG,
+def _chunk(
+    q_seg,
+    k_seg,
+    v_seg,
+    o_seg,
+    cs,
+    n,
+    St,
+    gl,
+    scale,
+    off,
+    offs_a,
+    offs_v,
+    o_c,
+    o_a,
+    o_v,
     H: tl.constexpr,
     DA: tl.constexpr,
     DC: tl.constexpr,
     BA: tl.constexpr,
     BV: tl.constexpr,
-    NV: tl.constexpr,
     C: tl.constexpr,
     REVERSE: tl.constexpr,
-    VARLEN: tl.constexpr,
     F32_DOT: tl.constexpr,
+    MASKED: tl.constexpr,
 ):
-    """contrib[n, s, h] = sum_{j in segment s} lam^(end-1-j) k_j^T v_j   (reverse: lam^(j-start))   # [DA, BV]"""
-    # V-blocks of one (sequence, head) are adjacent programs, so their shared q, k loads meet in L2.
-    i_v, i_nh, i_s = tl.program_id(0) % NV, tl.program_id(0) // NV, tl.program_id(1)
-    i_n, i_h = i_nh // H, i_nh % H
-    bos, eos = _seq_bounds(cu_seqlens, i_n, T, VARLEN)
-    n_seg = tl.cdiv(eos - bos, seg_len)
-    if REVERSE:
-        needed = (i_s >= 1) & (i_s < n_seg)
+    """Write the outputs of the n-token chunk at row cs and return the state after it (St = S^T [BV, BA])."""
+    DT = v_seg.dtype.element_ty
+    if MASKED:
+        valid = o_c < n
+        mask_a = valid[:, None] & (o_a[None, :] < DA)
+        mask_v = valid[:, None] & (o_v[None, :] < DC)
+        qc = tl.load(q_seg + cs * (H * DA) + offs_a, mask=mask_a, other=0.0)  # [C, BA]
+        kc = tl.load(k_seg + cs * (H * DA) + offs_a, mask=mask_a, other=0.0)  # [C, BA]
+        vc = tl.load(v_seg + cs * (H * DC) + offs_v, mask=mask_v, other=0.0)  # [C, BV]
     else:
-        needed = i_s < n_seg - 1
-    if needed:
-        DT = k.dtype.element_ty
-        seg_start = bos + i_s * seg_len
-        seg_end = tl.minimum(seg_start + seg_len, eos)
-        gl = tl.load(g + i_h).to(tl.float32)
-        o_c = tl.arange(0, C)
-        o_a = tl.arange(0, BA)
-        o_v = i_v * BV + tl.arange(0, BV)
-        acc = tl.zeros([BA, BV], dtype=tl.float32)
-        n_chunks = tl.cdiv(seg_end - seg_start, C)
-        for ic in range(n_chunks):
-            if REVERSE:
-                cs = seg_start + (n_chunks - 1 - ic) * C
-            else:
-                cs = seg_start + ic * C
-            n = tl.minimum(seg_end - cs, C)
-            rows = cs + o_c
-            valid = o_c < n
-            kc = tl.load(
-                k + i_h * DA + rows[:, None] * (H * DA) + o_a[None, :],
-                mask=valid[:, None] & (o_a[None, :] < DA),
-                other=0.0,
-            )  # [C, BA]
-            vc = tl.load(
-                v + i_h * DC + rows[:, None] * (H * DC) + o_v[None, :],
-                mask=valid[:, None] & (o_v[None, :] < DC),
-                other=0.0,
-            )  # [C, BV]
-            if REVERSE:
-                kexp = o_c
-            else:
-                kexp = n - 1 - o_c
-            kdec = tl.where(valid, tl.exp(gl * tl.maximum(kexp, 0).to(tl.float32)), 0.0)
-            acc = acc * tl.exp(gl * n.to(tl.float32)) + _mm(tl.trans(kc * kdec[:, None]), vc, F32_DOT, DT)
-        base = contrib + ((i_n.to(tl.int64) * NSEG + i_s) * H + i_h) * (DA * DC)
-        tl.store(base + o_a[:, None] * DC + o_v[None, :], acc, mask=(o_a[:, None] < DA) & (o_v[None, :] < DC))
+        qc = tl.load(q_seg + cs * (H * DA) + offs_a)
+        kc = tl.load(k_seg + cs * (H * DA) + offs_a)
+        vc = tl.load(v_seg + cs * (H * DC) + offs_v)
+    # Row and column indices clamped to the chunk length: equal to o_c on valid rows, and loop-variant, so the
+    # [C, C] decay mask is recomputed per chunk instead of being hoisted into 64 live registers per thread.
+    r = tl.minimum(o_c, n - 1)
+    if REVERSE:
+        qexp = (n - r - off).to(tl.float32)
+        kexp = r
+        dist = r[:, None] - r[None, :]  # [C_j, C_i]: j - i
+    else:
+        qexp = (r + 1 - off).to(tl.float32)
+        kexp = n - 1 - r
+        dist = r[None, :] - r[:, None]  # [C_j, C_i]: i - j
+    qdec = tl.exp(gl * tl.maximum(qexp, 0.0))  # [C]
+    kdec = tl.exp(gl * kexp.to(tl.float32))  # [C]
+    if MASKED:
+        kdec = tl.where(o_c < n, kdec, 0.0)
+    # Inter term first, so the rounded copy of St is dead before the [C, C] scores are live.
+    outT = _mm(St, tl.trans(qc), tl.zeros([BV, C], dtype=tl.float32), F32_DOT, DT) * qdec[None, :]  # [BV, C_i]
+    # scores^T [C_j, C_i] = k q^T, masked and decayed in fp32
+    At = _mm(kc, tl.trans(qc), tl.zeros([C, C], dtype=tl.float32), F32_DOT, DT)
+    At = tl.where(dist >= 0, At * tl.exp(gl * tl.maximum(dist, 0).to(tl.float32)), 0.0)
+    outT = _mm(tl.trans(vc), At, outT, F32_DOT, DT)  # inter and intra in one accumulator
+    out = _round(tl.trans(outT * scale), DT)
+    if MASKED:
+        tl.store(o_seg + cs * (H * DC) + offs_v, out, mask=mask_v)
+    else:
+        tl.store(o_seg + cs * (H * DC) + offs_v, out)
+    return _mm(tl.trans(vc * kdec[:, None]), kc, St * tl.exp(gl * (n - off)), F32_DOT, DT)
 
 
 @triton.jit
@@ -165,6 +151,7 @@ def _chunk_attn_kernel(
     VARLEN: tl.constexpr,
     F32_DOT: tl.constexpr,
     SEGMENTED: tl.constexpr,
+    PAD: tl.constexpr,
 ):
     """o = scale * decayed causal (or anti-causal, REVERSE) linear attention of one segment and one V-block."""
     # V-blocks of one (sequence, head) are adjacent programs, so their shared q, k loads meet in L2.
@@ -174,18 +161,18 @@ def _chunk_attn_kernel(
     seg_start = bos + i_s * seg_len
     # Segment 0 always runs, so that an empty sequence still passes its initial state through.
     if (i_s == 0) | (seg_start < eos):
-        DT = v.dtype.element_ty
         seg_end = tl.minimum(seg_start + seg_len, eos)
         n_seg = tl.cdiv(eos - bos, seg_len)
         gl = tl.load(g + i_h).to(tl.float32)
         o_c = tl.arange(0, C)
         o_a = tl.arange(0, BA)
         o_v = i_v * BV + tl.arange(0, BV)
-        state_mask = (o_a[:, None] < DA) & (o_v[None, :] < DC)
-        state_offs = o_a[:, None] * DC + o_v[None, :]
-        S = tl.zeros([BA, BV], dtype=tl.float32)
+        state_mask = (o_v[:, None] < DC) & (o_a[None, :] < DA)  # [BV, BA]
+        St = tl.zeros([BV, BA], dtype=tl.float32)  # S^T
         if HAS_H0:
-            S = tl.load(h0 + i_nh.to(tl.int64) * (DA * DC) + state_offs, mask=state_mask, other=0.0).to(tl.float32)
+            St = tl.load(
+                h0 + i_nh.to(tl.int64) * (DA * DC) + o_a[None, :] * DC + o_v[:, None], mask=state_mask, other=0.0
+            ).to(tl.float32)
         # off = 1 for a state that enters at the first token without a decay step (reverse passes).
         off = h0_shift * 1.0
         # Start from the decayed sums of the segments this one depends on.
@@ -201,63 +188,125 @@ def _chunk_attn_kernel(
                     s_p = p
                 len_p = tl.minimum(seg_len, eos - (bos + s_p * seg_len))
                 part = tl.load(
-                    contrib + ((i_n.to(tl.int64) * NSEG + s_p) * H + i_h) * (DA * DC) + state_offs,
+                    contrib
+                    + ((i_n.to(tl.int64) * NSEG + s_p) * H + i_h) * (DA * DC)
+                    + o_v[:, None] * DA
+                    + o_a[None, :],
                     mask=state_mask,
                     other=0.0,
                 )
-                S = S * tl.exp(gl * (len_p - off)) + part
+                St = St * tl.exp(gl * (len_p - off)) + part
                 off = off * 0.0
         # Addresses are a 64-bit segment base plus 32-bit offsets inside the segment's [tokens, D] slab of head i_h.
         seg_rows = (seg_end - seg_start).to(tl.int32)
-        n_chunks = tl.cdiv(seg_rows, C)
         q_seg = q + (seg_start * H + i_h) * DA
         k_seg = k + (seg_start * H + i_h) * DA
         v_seg = v + (seg_start * H + i_h) * DC + i_v * BV
         o_seg = o + (seg_start * H + i_h) * DC + i_v * BV
         offs_a = o_c[:, None] * (H * DA) + o_a[None, :]  # [C, BA]
         offs_v = o_c[:, None] * (H * DC) + tl.arange(0, BV)[None, :]  # [C, BV]
-        for ic in range(n_chunks):
+        # Full chunks run without masks; a partial last chunk (the first one in reverse) takes the masked path.
+        n_full = seg_rows // C
+        rem = seg_rows - n_full * C
+        if REVERSE:  # noqa: SIM102 - a constexpr branch, pruned at compile time, around a run-time one
+            if rem > 0:
+                cs = n_full * C
+                St = _chunk(
+                    q_seg,
+                    k_seg,
+                    v_seg,
+                    o_seg,
+                    cs,
+                    rem,
+                    St,
+                    gl,
+                    scale,
+                    off,
+                    offs_a,
+                    offs_v,
+                    o_c,
+                    o_a,
+                    o_v,
+                    H,
+                    DA,
+                    DC,
+                    BA,
+                    BV,
+                    C,
+                    REVERSE,
+                    F32_DOT,
+                    True,
+                )
+                off = off * 0.0
+        for ic in range(n_full):
             if REVERSE:
-                cs = (n_chunks - 1 - ic) * C
+                cs = (n_full - 1 - ic) * C
             else:
                 cs = ic * C
+            # n == C here, but as a run-time value it keeps the decay mask from being hoisted out of the loop.
             n = tl.minimum(seg_rows - cs, C)
-            valid = o_c < n
-            mask_a = valid[:, None]
-            mask_v = valid[:, None]
-            if BA != DA:
-                mask_a = mask_a & (o_a[None, :] < DA)
-            if DC % BV != 0:
-                mask_v = mask_v & (o_v[None, :] < DC)
-            qc = tl.load(q_seg + cs * (H * DA) + offs_a, mask=mask_a, other=0.0)  # [C, BA]
-            kc = tl.load(k_seg + cs * (H * DA) + offs_a, mask=mask_a, other=0.0)  # [C, BA]
-            vc = tl.load(v_seg + cs * (H * DC) + offs_v, mask=mask_v, other=0.0)  # [C, BV]
-            if REVERSE:
-                dist = o_c[None, :] - o_c[:, None]  # j - i
-                qexp = n - o_c - off
-                kexp = o_c
-            else:
-                dist = o_c[:, None] - o_c[None, :]  # i - j
-                qexp = o_c + 1 - off
-                kexp = n - 1 - o_c
-            # Decays scale fp32 results (rows of q S) or the smaller operand (v), so q and k feed the dots as loaded.
-            qdec = tl.where(valid, tl.exp(gl * tl.maximum(qexp, 0.0)), 0.0)  # [C]
-            kdec = tl.where(valid, tl.exp(gl * tl.maximum(kexp, 0).to(tl.float32)), 0.0)  # [C]
-            scores = _mm(qc, tl.trans(kc), F32_DOT, DT)  # [C, C]
-            scores = tl.where(dist >= 0, scores * tl.exp(gl * tl.maximum(dist, 0).to(tl.float32)), 0.0)
-            out = _mm(qc, S, F32_DOT, DT) * qdec[:, None]  # [C, BV]
-            out = _mma(scores, vc, out, F32_DOT, DT)  # one accumulator for the inter and intra terms
-            tl.store(o_seg + cs * (H * DC) + offs_v, (out * scale).to(DT), mask=mask_v)
-            S = S * tl.exp(gl * (n - off))
-            S = _mma(tl.trans(kc), vc * kdec[:, None], S, F32_DOT, DT)
+            St = _chunk(
+                q_seg,
+                k_seg,
+                v_seg,
+                o_seg,
+                cs,
+                n,
+                St,
+                gl,
+                scale,
+                off,
+                offs_a,
+                offs_v,
+                o_c,
+                o_a,
+                o_v,
+                H,
+                DA,
+                DC,
+                BA,
+                BV,
+                C,
+                REVERSE,
+                F32_DOT,
+                PAD,
+            )
             off = off * 0.0
+        if not REVERSE:  # noqa: SIM102 - as above
+            if rem > 0:
+                St = _chunk(
+                    q_seg,
+                    k_seg,
+                    v_seg,
+                    o_seg,
+                    n_full * C,
+                    rem,
+                    St,
+                    gl,
+                    scale,
+                    off,
+                    offs_a,
+                    offs_v,
+                    o_c,
+                    o_a,
+                    o_v,
+                    H,
+                    DA,
+                    DC,
+                    BA,
+                    BV,
+                    C,
+                    REVERSE,
+                    F32_DOT,
+                    True,
+                )
         if STORE_HT:
             if REVERSE:
                 writer = i_s == 0
             else:
                 writer = i_s == tl.maximum(n_seg, 1) - 1
             if writer:
-                tl.store(ht + i_nh.to(tl.int64) * (DA * DC) + state_offs, S, mask=state_mask)
+                tl.store(ht + i_nh.to(tl.int64) * (DA * DC) + o_a[None, :] * DC + o_v[:, None], St, mask=state_mask)
 
 
 def _num_sms(device: torch.device) -> int:
@@ -267,11 +316,48 @@ def _num_sms(device: torch.device) -> int:
 
 
 def pick_segment_len(total_tokens: int, num_seqs: int, heads: int, v_blocks: int, chunk: int, sms: int) -> int:
-    """Tokens per segment: enough segments for about TUNING['programs_per_sm'] programs per SM, whole chunks each."""
+    """Tokens per segment, whole chunks each: the most segments whose programs still fit one wave.
+
+    A wave is TUNING['programs_per_sm'] programs per SM (what registers and shared memory let reside). Rounding
+    the segment count up instead would start a second, mostly idle wave that takes as long as the first.
+    """
     avg = max(1, total_tokens // max(num_seqs, 1))
     base = max(1, num_seqs * heads * v_blocks)
-    n_seg = max(1, min(triton.cdiv(TUNING["programs_per_sm"] * sms, base), triton.cdiv(avg, chunk)))
+    n_seg = max(1, min(TUNING["programs_per_sm"] * sms // base, triton.cdiv(avg, chunk)))
     return triton.cdiv(triton.cdiv(avg, n_seg), chunk) * chunk
+
+
+def block_shapes(DA: int, DC: int) -> tuple[int, int, int, int]:
+    """(C, BA, BV, NV) for head sizes DA (q, k) and DC (v) under the current TUNING."""
+    BA = max(16, triton.next_power_of_2(DA))
+    BV = max(16, min(triton.next_power_of_2(DC), TUNING["block_v"]))
+    return TUNING["chunk"], BA, BV, triton.cdiv(DC, BV)
+
+
+def forward_plan(q: torch.Tensor, v: torch.Tensor) -> dict[str, int]:
+    """The launch a dense forward of q [B, T, H, K], v [B, T, H, V] gets: chunk, blocks, segment length, segments."""
+    B, T, H, DA = q.shape
+    C, _, BV, NV = block_shapes(DA, v.shape[-1])
+    seg_len = pick_segment_len(B * T, B, H, NV, C, _num_sms(q.device))
+    return {"chunk": C, "block_v": BV, "v_blocks": NV, "segment_len": seg_len, "segments": triton.cdiv(T, seg_len)}
+
+
+def segment_sums(k: torch.Tensor, v: torch.Tensor, log_decay: torch.Tensor, segment_len: int) -> torch.Tensor:
+    """The first kernel of a segmented dense forward on its own (for timing): contrib [B, NSEG, H, V, K] fp32."""
+    B, T, H, DA = k.shape
+    NSEG = triton.cdiv(T, segment_len)
+    g = log_decay.to(device=k.device, dtype=torch.float32).contiguous()
+    meta = {
+        "H": H,
+        "DA": DA,
+        "DC": v.shape[-1],
+        "BA": max(16, triton.next_power_of_2(DA)),
+        "C": TUNING["chunk"],
+        "REVERSE": False,
+        "VARLEN": False,
+        "F32_DOT": INTERPRET or k.dtype == torch.float32,
+    }
+    return launch_segment_sums(k, v, g, None, segment_len, NSEG, B, meta, TUNING)
 
 
 def launch_chunk(
@@ -291,10 +377,7 @@ def launch_chunk(
     """Run the chunk kernel on validated, contiguous inputs; see the module docstring for the recurrence."""
     B, T, H, DA = q.shape
     DC = v.shape[-1]
-    C = TUNING["chunk"]
-    BA = max(16, triton.next_power_of_2(DA))
-    BV = max(16, min(triton.next_power_of_2(DC), TUNING["block_v"]))
-    NV = triton.cdiv(DC, BV)
+    C, BA, BV, NV = block_shapes(DA, DC)
     total = B * T
     seg_len = segment_len or pick_segment_len(total, num_seqs, H, NV, C, _num_sms(q.device))
     if seg_len % C:
@@ -305,26 +388,21 @@ def launch_chunk(
     ht = new_output((num_seqs, H, DA, DC), q, torch.float32) if store_final_state else None
     g = log_decay.to(device=q.device, dtype=torch.float32).contiguous()
     h0 = initial_state.to(torch.float32).contiguous() if initial_state is not None else None
-    f32 = INTERPRET or q.dtype == torch.float32
     meta = {
         "H": H,
         "DA": DA,
         "DC": DC,
         "BA": BA,
-        "BV": BV,
-        "NV": NV,
         "C": C,
         "REVERSE": reverse,
         "VARLEN": cu_seqlens is not None,
-        "F32_DOT": f32,
+        "F32_DOT": INTERPRET or q.dtype == torch.float32,
     }
+    contrib = launch_segment_sums(k, v, g, cu_seqlens, seg_len, NSEG, num_seqs, meta, TUNING) if NSEG > 1 else None
     launch = {} if INTERPRET else {"num_warps": TUNING["num_warps"], "num_stages": TUNING["num_stages"]}
-    grid = (NV * num_seqs * H, NSEG)
-    contrib = None
-    if NSEG > 1:
-        contrib = new_output((num_seqs, NSEG, H, DA, DC), q, torch.float32)
-        _segment_sum_kernel[grid](k, v, g, contrib, cu_seqlens, T, seg_len, NSEG, **meta, **launch)
-    _chunk_attn_kernel[grid](
+    if TUNING["maxnreg"] and not INTERPRET:
+        launch["maxnreg"] = TUNING["maxnreg"]
+    _chunk_attn_kernel[(NV * num_seqs * H, NSEG)](
         q,
         k,
         v,
@@ -339,9 +417,12 @@ def launch_chunk(
         seg_len,
         NSEG,
         float(h0_shift),
+        BV=BV,
+        NV=NV,
         HAS_H0=h0 is not None,
         STORE_HT=store_final_state,
         SEGMENTED=NSEG > 1,
+        PAD=BA != DA or DC % BV != 0,
         **meta,
         **launch,
     )

@@ -3,12 +3,29 @@
 from __future__ import annotations
 
 import math
+import weakref
 
 import torch
 
 __all__ = ["check_inputs", "sequence_bounds"]
 
 _FLOAT_DTYPES = (torch.float16, torch.bfloat16, torch.float32)
+
+
+# CUDA log_decay tensors already checked, as id -> (weak reference, version): reading a CUDA tensor's values syncs
+# the host with the device, which would stall every launch, so each live tensor is checked once per modification.
+_CHECKED: dict[int, tuple[weakref.ref, int]] = {}
+
+
+def _checked(t: torch.Tensor) -> bool:
+    entry = _CHECKED.get(id(t))
+    return entry is not None and entry[0]() is t and entry[1] == t._version
+
+
+def _mark_checked(t: torch.Tensor) -> None:
+    for key in [k for k, (ref, _) in _CHECKED.items() if ref() is None]:
+        del _CHECKED[key]
+    _CHECKED[id(t)] = (weakref.ref(t), t._version)
 
 
 def _capturing() -> bool:
@@ -50,10 +67,12 @@ def check_inputs(
         raise ValueError(f"log_decay must be a tensor [H] = [{H}] (natural-log decay per head), got {shape}")
     if not log_decay.is_floating_point():
         raise TypeError(f"log_decay must be a float tensor (float32 preferred), got {log_decay.dtype}")
-    if not _capturing():
+    if not _capturing() and not _checked(log_decay):
         bad = ~torch.isfinite(log_decay) | (log_decay > 0)
         if bool(bad.any()):
             raise ValueError(f"log_decay must be finite and <= 0 (log of a decay in (0, 1]), got {log_decay.tolist()}")
+        if log_decay.is_cuda:
+            _mark_checked(log_decay)
     if not isinstance(scale, (int, float)) or not math.isfinite(scale) or scale == 0:
         raise ValueError(f"scale must be a finite non-zero number, got {scale!r}")
     if cu_seqlens is not None:

@@ -4,18 +4,24 @@ Per ``generate`` call: tokenize and left-pad the prompts (n rows per problem, co
 of ``prefill_chunk_size`` tokens on top of a fresh ``LightningCache`` (the chunked kernel, not a token loop), then
 decode one token per step for all rows. Rows finish independently (EOS, stop string, or the length cap); finished rows
 keep stepping with a pad token whose output is discarded, so the batch shape (and a captured CUDA graph) stays fixed.
-On CUDA a pure-lightning model's decode step (embedding -> layers -> last logits) is captured once per batch size as a
-CUDA graph and replayed; sampling runs eagerly on the graph's fp32 logits.
+On CUDA a pure-lightning model decodes through ``FusedLightningDecoder`` (``fused_decode.py``): the learner's own
+function (the chunk kernel's rounding, see ``kernels/lightning_attn/decode.py``) with fused norms, and sampling plus
+the EOS / length bookkeeping inside one CUDA graph per step. Elsewhere (CPU, hybrid models, ``fused_decode=False``)
+each step is the model's forward on the fp32 recurrent state, captured as a graph on CUDA, with eager sampling.
 
 ``old_logprobs[b, t]`` = log softmax(logits / T)[token] in fp32 with T the sampling temperature (T = 0, greedy, uses
 T = 1), over the full vocabulary (top-p truncation changes which tokens are drawn, not the recorded log-prob), which
 is what the learner recomputes from the same logits.
+
+Over 400 lines: the engine keeps both decode paths (fused, and the model-forward step for hybrid or CPU models)
+behind one ``generate``.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -63,6 +69,17 @@ def left_pad(rows: Sequence[Sequence[int]], pad_id: int) -> tuple[torch.Tensor, 
             ids[i, width - len(r) :] = torch.tensor(r, dtype=torch.long)
             mask[i, width - len(r) :] = True
     return ids, mask
+
+
+@dataclass
+class Prefilled:
+    """A batch of prompts after prefill: the cache after ``aligned`` tokens and what is left of each prompt."""
+
+    cache: Any  # LightningCache
+    logits: torch.Tensor | None  # [B, V] fp32 next-token logits when the whole prompt went through the model
+    prompt_mask: torch.Tensor  # [B, P]
+    tail_ids: torch.Tensor  # [B, P - aligned]: prompt tokens the fused decoder feeds itself
+    tail_mask: torch.Tensor  # [B, P - aligned]
 
 
 def _unwrap(model: torch.nn.Module) -> torch.nn.Module:
@@ -127,6 +144,7 @@ class NativeRolloutEngine:
         prefill_chunk_size: int = 4096,
         cuda_graphs: bool | None = None,
         stop_check_window: int = 16,
+        fused_decode: bool | None = None,
     ):
         from pure_rl.models import LightningConfig
 
@@ -149,7 +167,11 @@ class NativeRolloutEngine:
         if cuda_graphs and not want_graphs:
             raise ValueError("cuda_graphs=True needs a CUDA device and a model with only linear_attention layers")
         self.cuda_graphs = want_graphs if cuda_graphs is None else cuda_graphs
+        if fused_decode and not config.is_pure_lightning:
+            raise ValueError("fused_decode=True needs a model with only linear_attention layers")
+        self.fused_decode = want_graphs if fused_decode is None else fused_decode
         self._graphs: dict[int, _GraphedDecodeStep] = {}
+        self._fused: Any = None  # FusedLightningDecoder, built on first use
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
         if self.pad_id is None:
             raise ValueError("the tokenizer has neither pad_token_id nor eos_token_id; set tokenizer.pad_token")
@@ -159,6 +181,7 @@ class NativeRolloutEngine:
         self.eos_ids = torch.tensor(sorted(eos), dtype=torch.long, device=self.device)
         self._generator = torch.Generator(device=self.device)
         self._generator.manual_seed(torch.initial_seed())
+        self._seeder = torch.Generator().manual_seed(torch.initial_seed())  # seeds of the fused decoder's draws
 
     # -- protocol -------------------------------------------------------------------------------------------------
     def generate(self, problems: Sequence[Problem], n: int, sampling: SamplingParams) -> RolloutBatch:
@@ -175,20 +198,14 @@ class NativeRolloutEngine:
         encoded = [self._encode(p, t) for p, t in zip(problems, texts)]
         rows = [ids for ids in encoded for _ in range(n)]
         prompt_ids, prompt_mask = left_pad(rows, self.pad_id)
-        generator = self._generator
-        if sampling.seed is not None:
-            generator = torch.Generator(device=self.device)
-            generator.manual_seed(sampling.seed)
         was_training = self.model.training
         self.model.eval()
         try:
             with torch.no_grad():
                 t0 = time.perf_counter()
-                cache, logits = self._prefill(prompt_ids.to(self.device), prompt_mask.to(self.device))
+                prefilled = self._prefill(prompt_ids.to(self.device), prompt_mask.to(self.device))
                 t1 = time.perf_counter()
-                ids, logps, lengths, finished = self._decode(
-                    cache, logits, prompt_mask.to(self.device), sampling, generator
-                )
+                ids, logps, lengths, finished = self._decode(prefilled, sampling)
                 if self.device.type == "cuda":
                     torch.cuda.synchronize(self.device)
                 t2 = time.perf_counter()
@@ -217,6 +234,7 @@ class NativeRolloutEngine:
                 "rollout/new_tokens": new_tokens,
                 "rollout/decode_tokens_per_s": new_tokens / max(t2 - t1, 1e-9),
                 "rollout/cuda_graphs": float(self.cuda_graphs),
+                "rollout/fused_decode": float(self.fused_decode),
             },
         )
 
@@ -252,14 +270,25 @@ class NativeRolloutEngine:
             raise ValueError(f"problem {problem.id!r} has an empty prompt after tokenization; give it prompt text")
         return list(ids)
 
-    def _prefill(self, prompt_ids: torch.Tensor, prompt_mask: torch.Tensor) -> tuple[Any, torch.Tensor]:
-        """Run the prompts through the model in time chunks on one cache; returns (cache, last logits [B, V] fp32)."""
+    def _prefill(self, prompt_ids: torch.Tensor, prompt_mask: torch.Tensor) -> Prefilled:
+        """Run the prompts through the model in time chunks on one cache.
+
+        For the fused decoder only up to the last multiple of the kernel's chunk C (its rounding points), in
+        prefill chunks that are multiples of C; the decoder feeds itself the rest of the prompt.
+        """
         from pure_rl.models import LightningCache
 
+        P, step = prompt_ids.shape[1], self.prefill_chunk_size
+        aligned = P
+        if self.fused_decode:
+            from kernels.lightning_attn.chunk import TUNING
+
+            C = TUNING["chunk"]
+            aligned, step = P // C * C, max(C, step // C * C)
         cache = LightningCache(self.config)
         out = None
-        for start in range(0, prompt_ids.shape[1], self.prefill_chunk_size):
-            end = start + self.prefill_chunk_size
+        for start in range(0, aligned, step):
+            end = min(start + step, aligned)
             out = self.model(
                 input_ids=prompt_ids[:, start:end],
                 attention_mask=prompt_mask[:, :end],
@@ -267,7 +296,8 @@ class NativeRolloutEngine:
                 use_cache=True,
                 logits_to_keep=1,
             )
-        return cache, out.logits[:, -1].float()
+        logits = out.logits[:, -1].float() if aligned == P else None
+        return Prefilled(cache, logits, prompt_mask, prompt_ids[:, aligned:], prompt_mask[:, aligned:])
 
     def _step_fn(self, cache: Any, prompt_mask: torch.Tensor):
         """The function feeding one token per row and returning next logits [B, V] fp32."""
@@ -299,6 +329,43 @@ class NativeRolloutEngine:
         return eager
 
     def _decode(
+        self, prefilled: Prefilled, sampling: SamplingParams
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Sample up to max_new_tokens per row; returns (ids [B, T], logps [B, T], lengths [B], finished [B]).
+
+        Reads the prefilled cache without changing it, so one prefill can be decoded several times.
+        """
+        if self.fused_decode:
+            return self._decode_fused(prefilled, sampling)
+        from pure_rl.models import LightningCache
+
+        generator = self._generator
+        if sampling.seed is not None:
+            generator = torch.Generator(device=self.device)
+            generator.manual_seed(sampling.seed)
+        cache = LightningCache(self.config)
+        cache.copy_from(prefilled.cache)
+        return self._decode_eager(cache, prefilled.logits, prefilled.prompt_mask, sampling, generator)
+
+    def _decode_fused(
+        self, prefilled: Prefilled, sampling: SamplingParams
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        from pure_rl.rollout.fused_decode import FusedLightningDecoder, fused_rollout
+
+        B = prefilled.prompt_mask.shape[0]
+        if self._fused is None or self._fused.B != B:
+            # One decoder at a time: each holds a full set of states and graphs (RL batch sizes rarely change).
+            self._fused = None
+            core = _unwrap(self.model)
+            if hasattr(core, "get_base_model"):  # peft: the base model, with the adapters injected in its layers
+                core = core.get_base_model()
+            self._fused = FusedLightningDecoder(core, B, self.device, self.cuda_graphs)
+        seed = sampling.seed
+        if seed is None:
+            seed = int(torch.randint(0, 2**62, (1,), generator=self._seeder))
+        return fused_rollout(self._fused, prefilled, sampling, seed, self.eos_ids, self.pad_id, self._tail_has_stop)
+
+    def _decode_eager(
         self,
         cache: Any,
         logits: torch.Tensor,  # [B, V] fp32
@@ -306,7 +373,6 @@ class NativeRolloutEngine:
         sampling: SamplingParams,
         generator: torch.Generator,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Sample up to max_new_tokens per row; returns (ids [B, T], logps [B, T], lengths [B], finished [B])."""
         B, T = logits.shape[0], sampling.max_new_tokens
         ids = torch.full((B, T), self.pad_id, dtype=torch.long, device=self.device)
         logps = torch.zeros((B, T), dtype=torch.float32, device=self.device)
@@ -342,11 +408,13 @@ class NativeRolloutEngine:
             if not live:
                 continue
             history[b].append(tok)
-            window = max(self.stop_check_window, max(len(s) for s in stop) + 2)
-            tail = self.tokenizer.decode(history[b][-window:], skip_special_tokens=True)
-            if cut_at_stop(tail, stop)[1]:
-                hits[b] = True
+            hits[b] = self._tail_has_stop(history[b], stop)
         return hits
+
+    def _tail_has_stop(self, history: list[int], stop: Sequence[str]) -> bool:
+        """Whether the decoded last few tokens of ``history`` contain a stop string."""
+        window = max(self.stop_check_window, max(len(s) for s in stop) + 2)
+        return cut_at_stop(self.tokenizer.decode(history[-window:], skip_special_tokens=True), stop)[1]
 
     def _response_text(self, ids: torch.Tensor, stop: Sequence[str]) -> str:
         text = self.tokenizer.decode(ids.tolist(), skip_special_tokens=True)

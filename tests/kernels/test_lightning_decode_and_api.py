@@ -166,3 +166,17 @@ def test_poisoned_outputs_fill_nan_only_inside_the_block():
 def test_importing_kernels_does_not_import_triton():
     code = "import sys, kernels, kernels.lightning_attn; assert 'triton' not in sys.modules, 'triton imported'"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+@pytest.mark.gpu
+def test_cuda_log_decay_checked_once_per_version_without_losing_the_check():
+    """A CUDA log_decay is validated once (no host sync per launch) but again after an in-place change."""
+    q = torch.randn(1, 8, 2, 16, device="cuda")
+    g = torch.tensor([-0.1, -1.0], device="cuda")
+    chunk_lightning_attn(q, q, q, g)
+    chunk_lightning_attn(q, q, q, g)  # cached: no sync
+    g.fill_(0.5)
+    with pytest.raises(ValueError, match="log_decay must be finite and <= 0"):
+        chunk_lightning_attn(q, q, q, g)
+    with pytest.raises(ValueError, match="log_decay must be finite and <= 0"):
+        chunk_lightning_attn(q, q, q, torch.tensor([float("nan"), -1.0], device="cuda"))
