@@ -11,8 +11,8 @@ verify, segment, score (PRM tokens/s, unpadded), credit (with the reference mode
 the process's peak host RSS. Each stage is bracketed by a device synchronize, so GPU work is charged to the stage
 that queued it. No held-out evaluation, no checkpoint, and no accuracy: with ``init=random`` there is none to report.
 The last row is the mean over steps 2..N (step 1 carries kernel compilation and CUDA-graph capture).
-``--update-variant`` then times one more update on the last step's batch with gradient checkpointing and / or the
-micro-batch size changed (an out-of-memory there is recorded, not raised).
+``--update-variant`` (repeatable) then times one more update on the last step's batch with gradient checkpointing
+and / or the micro-batch size changed, in the order given; an out-of-memory there is recorded, not raised.
 """
 
 from __future__ import annotations
@@ -186,9 +186,9 @@ def environment(trainer: Trainer, params: int) -> dict[str, Any]:
 
 
 def run_bench(cfg: Config, peak_tflops: float = H100_H200_BF16_DENSE_TFLOPS,
-              variant: dict[str, Any] | None = None) -> dict[str, Any]:
+              variants: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     """Build the trainer for ``cfg`` and run ``cfg.train.steps`` PURE steps; the per-step records and their mean,
-    then ``variant``'s replayed update when given."""
+    then one replayed update per variant."""
     trainer = BenchTrainer(cfg)
     params = sum(p.numel() for p in trainer.policy.parameters())
     records = []
@@ -202,8 +202,7 @@ def run_bench(cfg: Config, peak_tflops: float = H100_H200_BF16_DENSE_TFLOPS,
         records.append(step_record(stage_s, trainer.counts, trainer.peaks, params, peak_tflops))
     result = {"env": environment(trainer, params), "peak_tflops": peak_tflops, "steps": records,
               "steady": steady_mean(records) if records else {}, "run_dir": str(trainer.run_dir)}
-    if variant:
-        result["update_variant"] = replay_update(trainer, variant, peak_tflops)
+    result["update_variants"] = [replay_update(trainer, v, peak_tflops) for v in variants or []]
     return result
 
 
@@ -266,7 +265,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         json_path = _pop_flag(argv, "--json")
         peak = _pop_flag(argv, "--peak-tflops")
-        variant = parse_variant(_pop_flag(argv, "--update-variant") or "")
+        variants = []
+        while "--update-variant" in argv:
+            variants.append(parse_variant(_pop_flag(argv, "--update-variant") or ""))
         peak_tflops = float(peak) if peak is not None else H100_H200_BF16_DENSE_TFLOPS
         if peak_tflops <= 0:
             raise ConfigError(f"--peak-tflops must be > 0, got {peak}")
@@ -280,13 +281,13 @@ def main(argv: list[str] | None = None) -> int:
     import logging
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
-    result = run_bench(cfg, peak_tflops, variant)
+    result = run_bench(cfg, peak_tflops, variants)
     print(json.dumps(result["env"]))
     if result["env"]["init"] == "random" or result["env"]["prm_init"] == "random":
         print("random weights: throughput and memory only; no accuracy is reported")
     print(markdown_table(result["steps"], result["steady"]))
-    if "update_variant" in result:
-        print("update variant:", json.dumps(result["update_variant"]))
+    for variant in result["update_variants"]:
+        print("update variant:", json.dumps(variant))
     if json_path:
         Path(json_path).write_text(json.dumps(result, indent=1))
     return 0

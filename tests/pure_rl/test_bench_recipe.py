@@ -38,7 +38,7 @@ def test_mfu_is_six_n_d_over_time_and_peak():
 def test_bench_hf_policy_records_every_stage(tmp_path, folders, capsys):
     out = tmp_path / "bench.json"
     argv = ["recipe=tiny", *overrides(tmp_path, folders), "--json", str(out),
-            "--update-variant", "gradient_checkpointing=true,micro_batch_size=1"]
+            "--update-variant", "micro_batch_size=2", "--update-variant", "gradient_checkpointing=true,micro_batch_size=1"]
     assert bench_recipe.main(argv) == 0
     printed = capsys.readouterr().out
     assert "no accuracy is reported" in printed and "| mean 2..N |" in printed and "accuracy |" not in printed
@@ -52,8 +52,11 @@ def test_bench_hf_policy_records_every_stage(tmp_path, folders, capsys):
         assert rec["trained_tokens"] == rec["generated_tokens"] + rec["prompt_tokens"]
         assert rec["update_mfu"] == pytest.approx(bench_recipe.model_flops_utilization(
             result["env"]["policy_params"], int(rec["trained_tokens"]), rec["update_s"], result["peak_tflops"]))
-    variant = result["update_variant"]
-    assert variant["oom"] is False and variant["trained_tokens"] == result["steps"][-1]["trained_tokens"]
+    same, changed = result["update_variants"]
+    assert same["variant"] == {"micro_batch_size": 2} and changed["variant"] == {"gradient_checkpointing": True,
+                                                                               "micro_batch_size": 1}
+    for variant in (same, changed):
+        assert variant["oom"] is False and variant["trained_tokens"] == result["steps"][-1]["trained_tokens"]
 
 
 def test_bench_lightning_policy_on_the_native_engine(tmp_path, folders):
