@@ -85,11 +85,15 @@ class BenchTrainer(Trainer):
         _sync(self.device)
         if self.device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(self.device)
+        self.stage_start = self.timings.get(stage, 0.0)
         with super().timed(stage):
             yield
             _sync(self.device)
         if self.device.type == "cuda":
             self.peaks[stage] = _gib(torch.cuda.max_memory_allocated(self.device))
+        # one line per stage as it ends, so a run cut off by a time limit still shows where its time went
+        print(f"stage {stage}: {self.timings[stage] - self.stage_start:.2f} s, "
+              f"peak GPU {self.peaks.get(stage, 0.0):.1f} GiB", flush=True)
 
     def rollout(self, problems: list) -> Any:
         batch = super().rollout(problems)
@@ -186,12 +190,13 @@ def environment(trainer: Trainer, params: int) -> dict[str, Any]:
 
 
 def run_bench(cfg: Config, peak_tflops: float = H100_H200_BF16_DENSE_TFLOPS,
-              variants: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+              variants: list[dict[str, Any]] | None = None, json_path: str | None = None) -> dict[str, Any]:
     """Build the trainer for ``cfg`` and run ``cfg.train.steps`` PURE steps; the per-step records and their mean,
-    then one replayed update per variant."""
+    then one replayed update per variant. ``json_path`` is rewritten after each step and variant."""
     trainer = BenchTrainer(cfg)
     params = sum(p.numel() for p in trainer.policy.parameters())
-    records = []
+    result: dict[str, Any] = {"env": environment(trainer, params), "peak_tflops": peak_tflops, "steps": [],
+                              "steady": {}, "update_variants": [], "run_dir": str(trainer.run_dir)}
     for _ in range(cfg.train.steps):
         before = {s: trainer.timings.get(s, 0.0) for s in STAGES}
         trainer.counts.clear()
@@ -199,11 +204,18 @@ def run_bench(cfg: Config, peak_tflops: float = H100_H200_BF16_DENSE_TFLOPS,
         trainer.train_step()
         trainer.step += 1
         stage_s = {s: trainer.timings[s] - before[s] for s in STAGES}
-        records.append(step_record(stage_s, trainer.counts, trainer.peaks, params, peak_tflops))
-    result = {"env": environment(trainer, params), "peak_tflops": peak_tflops, "steps": records,
-              "steady": steady_mean(records) if records else {}, "run_dir": str(trainer.run_dir)}
-    result["update_variants"] = [replay_update(trainer, v, peak_tflops) for v in variants or []]
+        result["steps"].append(step_record(stage_s, trainer.counts, trainer.peaks, params, peak_tflops))
+        result["steady"] = steady_mean(result["steps"])
+        _write(json_path, result)
+    for variant in variants or []:
+        result["update_variants"].append(replay_update(trainer, variant, peak_tflops))
+        _write(json_path, result)
     return result
+
+
+def _write(json_path: str | None, result: dict[str, Any]) -> None:
+    if json_path:
+        Path(json_path).write_text(json.dumps(result, indent=1))
 
 
 def parse_variant(text: str) -> dict[str, Any]:
@@ -281,15 +293,13 @@ def main(argv: list[str] | None = None) -> int:
     import logging
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
-    result = run_bench(cfg, peak_tflops, variants)
+    result = run_bench(cfg, peak_tflops, variants, json_path)
     print(json.dumps(result["env"]))
     if result["env"]["init"] == "random" or result["env"]["prm_init"] == "random":
         print("random weights: throughput and memory only; no accuracy is reported")
     print(markdown_table(result["steps"], result["steady"]))
     for variant in result["update_variants"]:
         print("update variant:", json.dumps(variant))
-    if json_path:
-        Path(json_path).write_text(json.dumps(result, indent=1))
     return 0
 
 
