@@ -40,21 +40,22 @@ def classifier_logits(model: torch.nn.Module, input_ids: torch.Tensor, attention
 class HFTokenClassifierPRM:
     """A ``transformers`` token-classification PRM (registry name ``hf_token_classifier``), scores 2p - 1 in [-1, 1].
 
-    Give ``path`` (folder or hub id, e.g. ``jinachris/PURE-PRM-7B``) or an already built ``model`` and ``tokenizer``.
+    Give ``path`` (folder or hub id, e.g. ``jinachris/PURE-PRM-7B``) or an already built ``model`` and ``tokenizer``;
+    ``init="random"`` builds ``path``'s architecture with random weights (throughput runs: ``prm.runtime.load_hf``).
     """
 
     score_range = PM1
 
     def __init__(self, path: str | None = None, model: torch.nn.Module | None = None, tokenizer: Any = None,
                  device: str = "auto", dtype: str = "auto", batch_size: int = 8, max_length: int = 4096,
-                 separator: str = "\n", positive_label: int = 1):
+                 separator: str = "\n", positive_label: int = 1, init: str = "pretrained"):
         dev = resolve_device(device)
         if model is None:
             if path is None:
                 raise ValueError("hf_token_classifier PRM needs path= (folder or hub id) or model= and tokenizer=")
             from transformers import AutoModelForTokenClassification
 
-            model, tokenizer = load_hf(AutoModelForTokenClassification, path, resolve_dtype(dtype, dev))
+            model, tokenizer = load_hf(AutoModelForTokenClassification, path, resolve_dtype(dtype, dev), init, dev)
         elif tokenizer is None:
             raise ValueError("hf_token_classifier PRM got model= without tokenizer=")
         num_labels = getattr(model.config, "num_labels", 2)

@@ -52,10 +52,25 @@ def resolve_dtype(dtype: str | torch.dtype, device: torch.device) -> torch.dtype
     return DTYPES[dtype]
 
 
-def load_hf(auto_cls: Any, path: str, dtype: torch.dtype, **kwargs: Any) -> tuple[torch.nn.Module, Any]:
-    """Load ``auto_cls`` weights and the tokenizer from a folder or hub id, with a one-line error when offline."""
+def load_hf(auto_cls: Any, path: str, dtype: torch.dtype, init: str = "pretrained",
+            device: torch.device | str = "cpu", **kwargs: Any) -> tuple[torch.nn.Module, Any]:
+    """Load ``auto_cls`` weights and the tokenizer from a folder or hub id, with a one-line error when offline.
+
+    ``init="random"`` builds the architecture of ``path`` from its config (a folder, or a config shipped under
+    ``pure_rl/models/configs``) with random weights drawn on ``device``: for throughput runs, never for scores.
+    """
     from transformers import AutoTokenizer
 
+    if init not in ("pretrained", "random"):
+        raise ValueError(f"init={init!r} is not valid; use pretrained or random")
+    if init == "random":
+        from pure_rl.models.random_init import build_random, check_vocab, config_dir, load_tokenizer
+
+        folder = config_dir(path, "PRM path")
+        tokenizer = load_tokenizer(folder)
+        model = build_random(auto_cls, folder, dtype, device, **kwargs)
+        check_vocab(model, tokenizer, str(folder))
+        return model, tokenizer
     local = Path(path).expanduser()
     if not local.exists() and path.startswith(("/", ".", "~")):
         raise PRMLoadError(f"PRM path {path!r} does not exist; point path= at a folder with config.json and weights")
@@ -93,6 +108,8 @@ class TokenRunner:
     batch_size: int = 8
     max_length: int = 4096
     name: str = "prm"
+    tokens_scored: int = 0  # real (unpadded) tokens run through the model so far: throughput accounting
+    tokens_padded: int = 0  # the same with padding, what the micro-batches cost
 
     def __post_init__(self) -> None:
         if self.batch_size < 1:
@@ -125,6 +142,8 @@ class TokenRunner:
                 ids = fitted[i][0]
                 input_ids[r, : len(ids)] = torch.tensor(ids, dtype=torch.long)
                 attention_mask[r, : len(ids)] = 1
+            self.tokens_scored += int(attention_mask.sum())
+            self.tokens_padded += attention_mask.numel()
             values = per_token(self.model, input_ids.to(self.device), attention_mask.to(self.device))  # [b, L, C]
             values = values.float().cpu()
             for r, i in enumerate(chunk):

@@ -140,6 +140,7 @@ def validate_config(cfg: Config) -> None:
     check(batch % cfg.optim.mini_batches == 0, f"rollout batch {batch} is not divisible by optim.mini_batches={cfg.optim.mini_batches}")
     check(cfg.train.steps >= 0, f"train.steps must be >= 0, got {cfg.train.steps}")
     check(cfg.model.dtype in ("float32", "bfloat16", "float16"), f"model.dtype must be float32, bfloat16 or float16, got {cfg.model.dtype!r}")
+    check(cfg.model.init in ("pretrained", "random"), f"model.init must be pretrained or random, got {cfg.model.init!r}")
     check(cfg.model.lora.r >= 0, f"model.lora.r must be >= 0, got {cfg.model.lora.r}")
     check(cfg.model.tiny.vocab_size >= 300, f"model.tiny.vocab_size must be >= 300 (256 bytes + specials + merges such as the step separator), got {cfg.model.tiny.vocab_size}")
     check(cfg.model.tiny.arch in ("llama", "lightning"), f"model.tiny.arch must be llama or lightning, got {cfg.model.tiny.arch!r}")

@@ -71,6 +71,8 @@ class Trainer:
         self.verifier = VERIFIERS.build(cfg.reward.verifier, **cfg.reward.verifier_kwargs)
         self.prm = PRMS.build(cfg.reward.prm, **cfg.reward.prm_kwargs)
         self.credit_fn = CREDIT_FORMS.get(cfg.credit.form)
+        # Random weights (policy or PRM) measure throughput and memory; their accuracy is no result, so none is reported.
+        self.random_init = cfg.model.init == "random" or cfg.reward.prm_kwargs.get("init") == "random"
 
         model, self.tokenizer = load_model(cfg.model, cfg.task.name, cfg.task.kwargs, cfg.seed)
         torch.manual_seed(cfg.seed)  # building may draw random numbers (a warm start does, a cache hit does not)
@@ -323,7 +325,7 @@ class Trainer:
         from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
         cfg = self.cfg
-        if self.heldout_before is None:
+        if self.heldout_before is None and not self.random_init:
             self.heldout_before = self.evaluate()
             self.logger.log(self.step, {"heldout_accuracy": self.heldout_before})
             log.info("held-out accuracy before RL: %.3f", self.heldout_before)
@@ -334,7 +336,8 @@ class Trainer:
             while self.step < cfg.train.steps and not self.stop_requested:
                 metrics = self.train_step()
                 self.step += 1
-                if cfg.task.eval_every and self.step % cfg.task.eval_every == 0 and self.step < cfg.train.steps:
+                if (cfg.task.eval_every and self.step % cfg.task.eval_every == 0 and self.step < cfg.train.steps
+                        and not self.random_init):
                     metrics["heldout_accuracy"] = self.evaluate()
                 metrics.update({f"time/{k}": v for k, v in self.timings.items()})
                 for warning in self.jumps.update(metrics):
@@ -348,8 +351,9 @@ class Trainer:
             self.save()
             log.warning("stopped by signal at step %d; resume with resume=%s", self.step, self.run_dir)
             return {"stopped_at": self.step}
-        after = self.evaluate()
-        self.logger.log(self.step, {"heldout_accuracy": after})
+        after = None if self.random_init else self.evaluate()
+        if after is not None:
+            self.logger.log(self.step, {"heldout_accuracy": after})
         self.save()
         summary = {
             "recipe": cfg.recipe, "seed": cfg.seed, "steps": self.step, "credit_form": cfg.credit.form,
@@ -357,6 +361,10 @@ class Trainer:
             "heldout_size": len(self.heldout), "wall_seconds": self.elapsed_before + time.time() - self.started,
             "stage_seconds": dict(self.timings), "run_dir": str(self.run_dir),
         }
+        if self.random_init:
+            from pure_rl.models.random_init import RANDOM_INIT_NOTE
+
+            summary = {"init": RANDOM_INIT_NOTE, **{k: v for k, v in summary.items() if "accuracy" not in k}}
         plot_run(self.run_dir)
         (self.run_dir / "summary.json").write_text(json.dumps(summary, indent=1))
         return summary

