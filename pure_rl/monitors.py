@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 import torch
 
 from pure_rl.batch import RolloutBatch
+from pure_rl.core.interfaces import Outcome
 
 WATCHED = ("empty_frac", "one_step_frac", "mean_steps", "response_length", "repetition", "clip_frac",
            "prm_verifier_disagreement")
@@ -62,7 +63,7 @@ def prm_reward_stats(batch: RolloutBatch, quantile: float = 0.9) -> dict[str, fl
         return out
     cut = torch.quantile(ret[ok], quantile)
     top = ok & (ret >= cut)
-    wrong = torch.tensor([v.correct is not True for v in batch.verdicts], dtype=torch.bool)
+    wrong = torch.tensor([v.outcome is Outcome.WRONG for v in batch.verdicts], dtype=torch.bool)
     out["prm_top_decile_wrong"] = float((top & wrong).sum() / top.sum().clamp_min(1))
     return out
 
@@ -70,7 +71,7 @@ def prm_reward_stats(batch: RolloutBatch, quantile: float = 0.9) -> dict[str, fl
 def top_prm_wrong(batch: RolloutBatch, k: int) -> list[int]:
     """Rows the verifier grades wrong, highest PRM return first (at most ``k``): how the policy fools the PRM."""
     ret = prm_returns(batch)
-    rows = [i for i, v in enumerate(batch.verdicts) if v.outcome.graded and v.correct is False and bool(torch.isfinite(ret[i]))]
+    rows = [i for i, v in enumerate(batch.verdicts) if v.outcome is Outcome.WRONG and bool(torch.isfinite(ret[i]))]
     return sorted(rows, key=lambda i: -float(ret[i]))[:k]
 
 
@@ -85,7 +86,7 @@ def slope(xs: list[float]) -> float:
 @dataclass
 class HackingDetector:
     """Warns once per episode when, over the last ``window`` steps, the PRM reward trends up while the verifier's
-    accuracy on the same rollouts trends down, each by more than ``min_change`` (slope x window)."""
+    accuracy on the same rollouts trends down, each by more than ``min_change`` (the least-squares line's change over the window)."""
 
     window: int = 10
     min_change: float = 0.05
@@ -100,7 +101,7 @@ class HackingDetector:
         self._prm, self._acc = (self._prm + [prm])[-self.window :], (self._acc + [acc])[-self.window :]
         if len(self._prm) < self.window:
             return []
-        d_prm, d_acc = slope(self._prm) * self.window, slope(self._acc) * self.window
+        d_prm, d_acc = slope(self._prm) * (self.window - 1), slope(self._acc) * (self.window - 1)  # fitted change
         hacking = d_prm > self.min_change and d_acc < -self.min_change
         fire, self._active = hacking and not self._active, hacking
         if not fire:
