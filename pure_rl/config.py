@@ -43,6 +43,7 @@ class RewardConfig:
     vr_coef: float = 1.0  # weight of the verifiable reward added at the last token; 0 = PRM only
     vr_fraction: float = 1.0  # fraction of training problems that keep their ground truth (PURE's "10% VR" = 0.1)
     separator: str = "\n\n"  # step separator: every token whose text ends with it ends a step
+    token_path: bool = True  # let a PRM that declares supports_token_scoring read the rollout ids (False: text path)
 
 
 @dataclass
@@ -97,6 +98,8 @@ class LogConfig:
     progress: bool = True  # rich progress bar
     jump_factor: float = 3.0  # monitors warn when a watched metric moves by this many running std devs
     samples_per_step: int = 4  # rollouts per step written to samples.jsonl with their step scores and verdict
+    prm_wrong_per_step: int = 2  # highest-PRM wrong answers per step also written to samples.jsonl
+    hacking_window: int = 10  # steps of PRM reward up / verifier accuracy down before "reward hacking suspected"
 
 
 @dataclass

@@ -70,3 +70,30 @@ def score_steps(
             continue
         scores[i, : len(row)] = mapped.clamp(-1.0, 1.0)
     return scores, scored
+
+
+def score_step_tokens(
+    prm: ProcessRewardModel,
+    input_ids: torch.Tensor,  # [B, P+T] left-padded prompt + right-padded response, as the policy produced them
+    attention_mask: torch.Tensor,  # [B, P+T]
+    prompt_len: int,  # P
+    step_end_idx: torch.Tensor,  # [B, S] response-relative step ends, -1 = padding
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The token path of a PRM that declares ``supports_token_scoring``: ([B, S] scores in [-1, 1], [B] scored).
+
+    One call over the rollout ids, read at the policy's own step-end tokens (P + response index) and at the
+    prompt's last token (P - 1); rows with a non-finite score are masked, as on the text path.
+    """
+    B, S = step_end_idx.shape
+    valid = step_end_idx >= 0  # [B, S]
+    ends = torch.where(valid, step_end_idx + prompt_len, -1)  # [B, S] absolute
+    prompt_end = torch.full((B,), prompt_len - 1, dtype=torch.long)  # [B]
+    try:
+        raw = prm.score_step_ends(input_ids, attention_mask, ends, prompt_end)  # [B, S] in prm.score_range
+    except Exception as exc:  # as on the text path: mask the batch, keep training
+        log.warning("PRM failed on the whole batch (%s: %s); all rows masked", type(exc).__name__, exc)
+        return torch.zeros(B, S), torch.zeros(B, dtype=torch.bool)
+    mapped = to_pm1(raw.float(), prm.score_range)  # [B, S], the same affine map as the text path
+    scored = (torch.isfinite(mapped) | ~valid).all(dim=1)
+    scores = torch.where(valid & scored[:, None], mapped.clamp(-1.0, 1.0), torch.zeros(()))
+    return scores, scored

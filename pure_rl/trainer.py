@@ -33,9 +33,9 @@ from pure_rl.evaluate import evaluate_heldout
 from pure_rl.logprobs import batched_token_logprobs, token_logprobs
 from pure_rl.loss import kl_estimate, ppo_clip_loss
 from pure_rl.models.loading import load_model
-from pure_rl.monitors import JumpDetector, batch_monitors
+from pure_rl.monitors import HackingDetector, JumpDetector, batch_monitors, prm_returns, top_prm_wrong
 from pure_rl.policy import apply_lora
-from pure_rl.rewards import score_steps, strip_separator, verifiable_rewards
+from pure_rl.rewards import score_step_tokens, score_steps, strip_separator, verifiable_rewards
 from pure_rl.runlog import RunLogger, plot_run
 from pure_rl.steps import separator_token_ids, split_steps, step_end_indices
 
@@ -93,6 +93,9 @@ class Trainer:
             use_chat_template=cfg.rollout.chat_template, **cfg.rollout.engine_kwargs,
         )
         self.separator_ids = separator_token_ids(self.tokenizer, cfg.reward.separator)
+        # The PRM decides whether it can read the policy's own token ids (one forward, no decode / re-encode).
+        supports = getattr(self.prm, "supports_token_scoring", None)
+        self.token_scoring = bool(supports and cfg.reward.token_path and supports(self.tokenizer))
         # One optimiser step per rollout batch: pi_old is the policy being updated, so the ratio is exactly 1 and
         # the loss can take its old log-probs from its own forward pass (detached) instead of a separate pass.
         self.single_pass_update = cfg.optim.ppo_epochs == 1 and cfg.optim.mini_batches == 1
@@ -102,6 +105,7 @@ class Trainer:
         self.heldout_before: float | None = None
         self.elapsed_before = 0.0
         self.jumps = JumpDetector(cfg.log.jump_factor)
+        self.hacking = HackingDetector(cfg.log.hacking_window)
         self.stop_requested = False
         self.logger = RunLogger(self.run_dir, cfg.log.tensorboard, cfg.log.wandb_project, config=to_container(cfg))
         if cfg.resume:
@@ -173,8 +177,14 @@ class Trainer:
         ]
 
     def score(self, batch: RolloutBatch) -> None:
-        prompts = [p.prompt for p in batch.problems]
-        batch.step_scores, batch.score_mask = score_steps(self.prm, prompts, batch.step_texts, batch.step_end_idx.shape[1])
+        if self.token_scoring:
+            ids, mask = batch.input_ids()
+            batch.step_scores, batch.score_mask = score_step_tokens(self.prm, ids, mask, batch.prompt_ids.shape[1],
+                                                                    batch.step_end_idx)
+        else:
+            prompts = [p.prompt for p in batch.problems]
+            batch.step_scores, batch.score_mask = score_steps(self.prm, prompts, batch.step_texts,
+                                                              batch.step_end_idx.shape[1])
         valid = batch.step_mask & batch.score_mask[:, None]
         mins = batch.step_scores.masked_fill(~valid, float("inf")).amin(dim=1)
         batch.stats["prm_min_score"] = float(mins[torch.isfinite(mins)].mean()) if torch.isfinite(mins).any() else float("nan")
@@ -285,11 +295,14 @@ class Trainer:
         return stats
 
     def samples(self, batch: RolloutBatch) -> list[dict[str, Any]]:
-        """The first ``log.samples_per_step`` rollouts (one group first, so its spread of outcomes shows)."""
+        """The first ``log.samples_per_step`` rollouts (one group first, so its spread of outcomes shows), then the
+        ``log.prm_wrong_per_step`` wrong answers the PRM rewards most (``kind: top_prm_wrong``)."""
         out = []
-        for i in range(min(self.cfg.log.samples_per_step, batch.size)):
+        first = list(range(min(self.cfg.log.samples_per_step, batch.size)))
+        returns = prm_returns(batch)
+        for i, kind in [(i, "first") for i in first] + [(i, "top_prm_wrong") for i in top_prm_wrong(batch, self.cfg.log.prm_wrong_per_step)]:
             steps = int(batch.step_mask[i].sum())
-            out.append({
+            out.append({"kind": kind, "prm_return": round(float(returns[i]), 4),
                 "question": batch.problems[i].question, "answer": batch.problems[i].answer,
                 "response": batch.responses[i], "correct": batch.verdicts[i].correct,
                 "steps": batch.step_texts[i], "step_scores": [round(float(x), 4) for x in batch.step_scores[i, :steps]],
@@ -340,7 +353,7 @@ class Trainer:
                         and not self.random_init):
                     metrics["heldout_accuracy"] = self.evaluate()
                 metrics.update({f"time/{k}": v for k, v in self.timings.items()})
-                for warning in self.jumps.update(metrics):
+                for warning in self.jumps.update(metrics) + self.hacking.update(metrics):
                     log.warning("monitor: %s", warning)
                 self.logger.log(self.step, metrics)
                 progress.update(bar, completed=self.step,
