@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import logging
-from typing import Sequence
+from typing import Any, Sequence
 
 import torch
 
 from pure_rl.core.interfaces import ProcessRewardModel, Verdict
 from pure_rl.core.scores import to_pm1
+from pure_rl.validate import check_prm_rows
 
 log = logging.getLogger(__name__)
 
@@ -44,11 +45,14 @@ def score_steps(
     prompts: Sequence[str],
     step_texts: Sequence[Sequence[str]],
     num_steps: int,
+    stats: dict[str, Any] | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """([B, S] step scores mapped to [-1, 1], [B] scored mask).
 
-    A row the PRM returns as None, or with the wrong number of scores, is masked (never scored 0); so is a row
-    with a non-finite score.
+    The PRM's output is checked at the boundary (``pure_rl.validate.check_prm_rows``): a row it returns as None,
+    with the wrong number of scores, with a non-finite or non-numeric score, or with a score outside its
+    ``score_range`` is masked (never clamped, never scored 0); ``stats`` gets ``prm_malformed_rows`` and
+    ``prm_out_of_range_rows``. A wrong row count raises ``PluginOutputError``.
     """
     B = len(step_texts)
     scores = torch.zeros(B, num_steps)
@@ -58,15 +62,13 @@ def score_steps(
     except Exception as exc:  # one failing PRM call must not lose the batch: mask it and keep training
         log.warning("PRM failed on the whole batch (%s: %s); all rows masked", type(exc).__name__, exc)
         return scores, torch.zeros(B, dtype=torch.bool)
-    if len(raw) != B:
-        raise ValueError(f"PRM returned {len(raw)} rows for {B} responses")
-    for i, (row, steps) in enumerate(zip(raw, step_texts)):
-        if row is None or len(row) != len(steps):
+    rows, counts = check_prm_rows(raw, [len(s) for s in step_texts], prm.score_range)
+    if stats is not None:
+        stats["prm_malformed_rows"], stats["prm_out_of_range_rows"] = counts["malformed"], counts["out_of_range"]
+    for i, row in enumerate(rows):
+        if row is None:
             scored[i] = False
             continue
-        mapped = torch.tensor([to_pm1(float(x), prm.score_range) for x in row])
-        if not bool(torch.isfinite(mapped).all()):
-            scored[i] = False
-            continue
-        scores[i, : len(row)] = mapped.clamp(-1.0, 1.0)
+        # in range up to round-off (checked above), so the clamp only trims that round-off
+        scores[i, : len(row)] = torch.tensor([to_pm1(x, prm.score_range) for x in row]).clamp(-1.0, 1.0)
     return scores, scored

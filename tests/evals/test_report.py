@@ -70,10 +70,10 @@ def test_markdown_report(records):
     # first samples: p1 correct (m-v agrees, lm-eval flexible not), p2 wrong (m-v says right), p3 timed out (skipped)
     section = text.split("## Grading conventions")[1].split("## Per problem")[0]
     assert "2 disagreement(s)." in section and "| p1 |" in section and "| p2 |" in section and "| p3 |" not in section
-    assert "| math_verify | 100.0 | 2/3 |" in section and "| lm_eval_flexible | 0.0 | 0/1 |" in section
+    assert "| math_verify | 100.0 | 66.7 (2 of 3) |" in section and "| lm_eval_flexible | 0.0 | 0.0 (0 of 1) |" in section
     table = text.split("## Per problem")[1]
     assert all(f"| p{i} |" in table for i in range(1, 5))
-    assert "| 1 / 2 | correct 1, wrong 1 |" in table and "| 1 / 1 | correct 1, timeout 1 |" in table
+    assert "| 1 of 2 | correct 1, wrong 1 |" in table and "| 1 of 1 | correct 1, timeout 1 |" in table
 
 
 def test_outputs_are_strict_json_and_real_pngs(records, tmp_path):
