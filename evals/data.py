@@ -59,8 +59,6 @@ def hub_unreachable() -> str | None:
 
 
 def _hub_split(hub_id: str, hub_config: str | None, split: str) -> Any:
-    import datasets
-
     failure = f"cannot load {hub_id!r} split {split!r} from the Hugging Face hub"
     hint = f"pass {DATA_PATH_HINT} (copies live in {SHARED_DATA})"
     if not _offline():
@@ -68,6 +66,8 @@ def _hub_split(hub_id: str, hub_config: str | None, split: str) -> Any:
         if reason is not None:
             raise DataError(f"{failure} (unreachable: {reason}); offline? {hint}, or set HF_HUB_OFFLINE=1 to use the "
                             "datasets cache")
+    import datasets  # after the probe: importing it alone takes seconds
+
     try:
         return datasets.load_dataset(hub_id, hub_config, split=split)
     except Exception as exc:  # datasets' errors are many and nested: the one line says what to do instead

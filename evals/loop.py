@@ -7,7 +7,6 @@ import json
 import logging
 import time
 from dataclasses import asdict
-from pathlib import Path
 from typing import Any
 
 from evals.build import build_engine, build_verifier, load_problems, setup_step

@@ -188,7 +188,7 @@ def render_markdown(metrics: Mapping[str, Any], records: Sequence[Mapping[str, A
     for key in ("task", "model", "engine", "split", "n", "temperature", "top_p", "max_tokens", "prompt", "verifier"):
         if key in settings:
             lines.append(f"| {key} | {_cell(settings[key], 80)} |")
-    lines += ["", "## Metrics (percent; 95% CI over problems: Wilson for 0/1 outcomes, bootstrap otherwise)", "",
+    lines += ["", "## Metrics (percent; 95% CI over problems: Wilson when each problem is right or wrong, else bootstrap)", "",
               _counts_line(metrics) + ".",
               "Timeouts and infrastructure failures are excluded from every denominator, never counted as wrong.", "",
               "| metric | value (%) [95% CI] | problems |", "|---|---|---:|"]

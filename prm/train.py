@@ -16,7 +16,15 @@ from pathlib import Path
 from typing import Any
 
 from prm.fit import FitConfig, check_fit_config
-from pure_rl.core.configio import ConfigError, check, check_component_kwargs, check_registered, help_text, load_config, to_yaml
+from pure_rl.core.configio import (
+    ConfigError,
+    check,
+    check_component_kwargs,
+    check_registered,
+    help_text,
+    load_config,
+    to_yaml,
+)
 from pure_rl.core.registry import import_string
 from pure_rl.core.rows import DataError
 from pure_rl.models.config import TinyModelConfig
@@ -160,7 +168,6 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         print(f"error: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
     from prm.runtime import resolve_device
-
     from pure_rl.core.outputs import writable_dir
     from pure_rl.core.registry import RegistryError
     from pure_rl.models.loading import ModelLoadError

@@ -88,7 +88,7 @@ def _run_config(run_dir: Path) -> Any:
     path = run_dir / "config.yaml"
     try:
         return OmegaConf.load(path) if path.exists() else OmegaConf.create({})
-    except Exception:  # a hand-edited config must not stop the plot
+    except Exception:  # noqa: BLE001  (a hand-edited config that does not parse must not stop the plot)
         return OmegaConf.create({})
 
 

@@ -42,6 +42,8 @@ def check_score_range(prm: Any, key: str = "reward.prm") -> tuple[float, float]:
         raise ConfigError(f"{key}: {type(prm).__name__} declares no score_range; set score_range = (lo, hi), the range "
                           "its step scores lie in, e.g. (0.0, 1.0) for probabilities")
     try:
+        if isinstance(declared, (str, bytes)):
+            raise TypeError(declared)
         lo, hi = (float(x) for x in declared)
     except (TypeError, ValueError):
         raise ConfigError(f"{key}: score_range must be two numbers (lo, hi), got {declared!r}") from None
