@@ -12,6 +12,7 @@ from typing import Any
 from evals.plan import Plan
 from pure_rl.core.interfaces import Problem
 from pure_rl.core.registry import MODEL_LOADERS, ROLLOUT_ENGINES, TASKS, VERIFIERS
+from pure_rl.core.rows import usable_problems
 
 log = logging.getLogger("evals.run")
 
@@ -57,21 +58,22 @@ def build_verifier(plan: Plan) -> Any:
 
 
 def load_problems(plan: Plan) -> list[tuple[str, Problem]]:
-    """(split, problem) pairs of every split, in order; problems with an empty prompt are skipped as the trainer does."""
+    """(split, problem) pairs of every split, in order; bad rows and problems with an empty prompt or question are
+    skipped and counted as the trainer does (``max_bad_row_fraction`` refuses a split with too many)."""
     task = TASKS.build(plan.task, **plan.task_kwargs)
-    pairs, seen, skipped = [], set(), 0
+    pairs, seen = [], set()
     for split in plan.splits:
-        for problem in task.load(split, plan.limit):
-            if not isinstance(problem.prompt, str) or not problem.prompt.strip():
-                skipped += 1
-                continue
+        problems = task.load(split, plan.limit)
+        tally = getattr(task, "row_tallies", {}).get(split)
+        if problems or (tally is not None and tally.bad):  # limit=0 asks for none: nothing to check
+            problems = usable_problems(problems, tally, plan.max_bad_row_fraction, f"task {plan.task} split {split}",
+                                       "max_bad_row_fraction")
+        for problem in problems:
             key = f"{split}/{problem.id}"
             if key in seen:
                 raise ValueError(f"task {plan.task!r} split {split!r} has two problems with id {problem.id!r}")
             seen.add(key)
             pairs.append((split, problem))
-    if skipped:
-        log.warning("skipped %d problems with an empty prompt", skipped)
     if not pairs:
         raise ValueError(f"task {plan.task!r} has no problems in split(s) {','.join(plan.splits)} (limit={plan.limit})")
     return pairs

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from pure_rl.core.configio import check, check_registered, load_config
+from pure_rl.core.configio import check, check_component_kwargs, check_registered, load_config
 
 # Held-out evaluation in the trainer (pure_rl.evaluate.evaluate_heldout) generates 256 problems per call; the same
 # chunking gives the same left padding, hence bit-identical greedy outputs.
@@ -34,6 +34,7 @@ class EvalConfig:
     split: str | None = None  # split(s), comma-separated; default: the run's eval split, else test (miniF2F: valid,test)
     limit: int | None = None  # first N problems per split; default: the run's task.eval_size, else all
     data_path: str | None = None  # local JSONL (or folder) instead of the shared copy / hub
+    max_bad_row_fraction: float = 0.01  # bad data rows are skipped and counted; more than this share refuses
     task_kwargs: dict[str, Any] = field(default_factory=dict)  # task constructor arguments (override the run's)
     verifier: str | None = None  # math | lean | module:attr; default: lean for miniF2F, else math
     verifier_kwargs: dict[str, Any] = field(default_factory=dict)  # verifier constructor arguments
@@ -55,6 +56,7 @@ def validate_eval_config(cfg: EvalConfig) -> None:
     check(cfg.max_tokens is None or cfg.max_tokens >= 1, f"max_tokens must be >= 1, got {cfg.max_tokens}")
     check(cfg.limit is None or cfg.limit >= 0, f"limit must be >= 0, got {cfg.limit}")
     check(cfg.chunk_size >= 1, f"chunk_size must be >= 1, got {cfg.chunk_size}")
+    check(0 <= cfg.max_bad_row_fraction <= 1, f"max_bad_row_fraction must be in [0, 1], got {cfg.max_bad_row_fraction}")
     check(cfg.shots in (None, 0, 5, 8), f"shots must be 0, 5 or 8, got {cfg.shots}")
     check(cfg.dtype in (None, "float32", "bfloat16", "float16"), f"dtype must be float32, bfloat16 or float16, got {cfg.dtype!r}")
     check(cfg.device in ("auto", "cpu", "cuda"), f"device must be auto, cpu or cuda, got {cfg.device!r}")
@@ -64,6 +66,10 @@ def validate_eval_config(cfg: EvalConfig) -> None:
            f"n={cfg.n} samples at temperature=0 are all the same greedy answer; set temperature > 0 or n=1")
     check_registered([(registry.TASKS, cfg.task, "task"), (registry.ROLLOUT_ENGINES, cfg.engine, "engine"),
                       (registry.VERIFIERS, cfg.verifier, "verifier")])
+    check_component_kwargs([(registry.TASKS, cfg.task, cfg.task_kwargs, "task_kwargs"),
+                            (registry.ROLLOUT_ENGINES, cfg.engine, cfg.engine_kwargs, "engine_kwargs"),
+                            (registry.VERIFIERS, cfg.verifier, cfg.verifier_kwargs, "verifier_kwargs")],
+                           {"engine_kwargs": ("model", "tokenizer", "device", "use_chat_template")})
 
 
 def _normalise_argv(argv: list[str]) -> list[str]:

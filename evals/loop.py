@@ -7,7 +7,6 @@ import json
 import logging
 import time
 from dataclasses import asdict
-from pathlib import Path
 from typing import Any
 
 from evals.build import build_engine, build_verifier, load_problems, setup_step
@@ -17,6 +16,7 @@ from evals.report import PREDICTIONS, PredictionLog, record_key, write_outputs
 from pure_rl.core.configio import ConfigError
 from pure_rl.core.interfaces import SamplingParams
 from pure_rl.core.metrics import summarize
+from pure_rl.core.outputs import writable_dir
 from pure_rl.core.registry import TASKS, VERIFIERS
 
 log = logging.getLogger("evals.run")
@@ -25,8 +25,7 @@ GROUP_KEYS = ("split", "subject", "level")
 
 def prepare_output(plan: Plan) -> PredictionLog:
     """Create ``output_dir``; refuse to resume predictions made with other settings."""
-    out = Path(plan.output_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    out = writable_dir(plan.output_dir)
     settings_path = out / "eval_config.json"
     predictions = out / PREDICTIONS
     if plan.overwrite:

@@ -49,6 +49,7 @@ class Plan:
     overwrite: bool
     run_config: str | None = None
     adopted: list[str] = field(default_factory=list)  # settings taken from the training run's config
+    max_bad_row_fraction: float = 0.01  # share of bad data rows tolerated (skipped and counted)
 
     def fingerprint(self) -> dict[str, Any]:
         return json.loads(json.dumps({k: getattr(self, k) for k in FINGERPRINT}, default=str))
@@ -160,4 +161,5 @@ def resolve(cfg: EvalConfig) -> Plan:
         ks=sorted(set(cfg.k or default_ks(cfg.n))), verifier=verifier, verifier_kwargs=verifier_kwargs,
         chunk_size=cfg.chunk_size, conventions=cfg.conventions, output_dir=output_dir, overwrite=cfg.overwrite,
         run_config=str(run_path) if run_path else None, adopted=sorted(set(adopted)),
+        max_bad_row_fraction=cfg.max_bad_row_fraction,
     )

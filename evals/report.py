@@ -5,8 +5,9 @@ Public API (stable; ``evals.run`` uses it):
 - ``PredictionLog(path)``: append-only ``predictions.jsonl``, one problem per line, fsynced per write;
   ``.load() -> dict[key, record]`` reads what an interrupted run left (a torn last line is dropped and the file
   trimmed to its last complete line, so the evaluation resumes from there); ``record_key(record)`` = ``split/id``.
-- ``write_metrics(path, metrics)``; ``render_markdown(metrics, records, settings) -> str``;
-  ``plot(metrics, path) -> Path | None`` (pass@k curve with 95% CIs per split, accuracy by subject and level).
+- ``write_metrics(path, metrics)``; ``render_markdown(metrics, records, settings) -> str`` (every rate in percent);
+  ``plot(metrics, path) -> Path | None`` (pass@k curve with 95% CIs per split, accuracy by subject and level, on a
+  0-100% axis so one problem reads as well as a thousand); ``report_figure(metrics)`` is its figure.
 - ``write_outputs(out_dir, metrics, records, settings)``: all three files at once.
 
 A record: ``{"id", "split", "prompt", "gold", "meta", "samples": [{"text", "extracted", "answer_key", "outcome",
@@ -140,7 +141,7 @@ def _disagreements(records: Sequence[Mapping[str, Any]]) -> list[str]:
             rows.append((r, first, ours, conv))
     lines = ["", "## Grading conventions", "",
              "Other graders' verdicts on each problem's first sample; rows where one disagrees with ours.", "",
-             "| convention | accuracy | agrees with ours |", "|---|---:|---:|"]
+             "| convention | accuracy (%) | agrees with ours (%) |", "|---|---:|---:|"]
     for n in names:
         judged = [(bool(r["conventions"][n]), r["samples"][0]["outcome"] == "correct") for r in records
                   if (r.get("conventions") or {}).get(n) is not None and r["samples"]
@@ -148,7 +149,7 @@ def _disagreements(records: Sequence[Mapping[str, Any]]) -> list[str]:
         if judged:
             acc = sum(c for c, _ in judged) / len(judged)
             agree = sum(c == o for c, o in judged)
-            lines.append(f"| {n} | {100 * acc:.1f} | {agree}/{len(judged)} |")
+            lines.append(f"| {n} | {100 * acc:.1f} | {100 * agree / len(judged):.1f} ({agree} of {len(judged)}) |")
     lines += ["", f"{len(rows)} disagreement(s).", ""]
     if rows:
         lines += ["| id | gold | extracted | ours | " + " | ".join(names) + " |", "|---|---|---|---|" + "---|" * len(names)]
@@ -160,7 +161,7 @@ def _disagreements(records: Sequence[Mapping[str, Any]]) -> list[str]:
 
 
 def _problem_table(records: Sequence[Mapping[str, Any]]) -> list[str]:
-    lines = ["", "## Per problem", "", "| id | split | gold | first answer | correct / graded | outcomes |",
+    lines = ["", "## Per problem", "", "| id | split | gold | first answer | correct of graded | outcomes |",
              "|---|---|---|---|---:|---|"]
     for r in records:
         samples = r["samples"]
@@ -173,7 +174,7 @@ def _problem_table(records: Sequence[Mapping[str, Any]]) -> list[str]:
         first = samples[0].get("extracted") if samples else None
         gold = "(proof)" if "formal_statement" in (r.get("meta") or {}) else r.get("gold")
         lines.append(f"| {_cell(r['id'])} | {_cell(r.get('split'), 12)} | {_cell(gold, 24)} | {_cell(first, 24)} "
-                     f"| {correct} / {len(graded)} | {outcomes} |")
+                     f"| {correct} of {len(graded)} | {outcomes} |")
     return lines
 
 
@@ -187,9 +188,10 @@ def render_markdown(metrics: Mapping[str, Any], records: Sequence[Mapping[str, A
     for key in ("task", "model", "engine", "split", "n", "temperature", "top_p", "max_tokens", "prompt", "verifier"):
         if key in settings:
             lines.append(f"| {key} | {_cell(settings[key], 80)} |")
-    lines += ["", "## Metrics (percent, bootstrap 95% CI over problems)", "", _counts_line(metrics) + ".",
+    lines += ["", "## Metrics (percent; 95% CI over problems: Wilson when each problem is right or wrong, else bootstrap)", "",
+              _counts_line(metrics) + ".",
               "Timeouts and infrastructure failures are excluded from every denominator, never counted as wrong.", "",
-              "| metric | value [95% CI] | problems |", "|---|---|---:|"]
+              "| metric | value (%) [95% CI] | problems |", "|---|---|---:|"]
     for n in names:
         m = metrics.get(n) or {}
         lines.append(f"| {n} | {_fmt(m)} | {m.get('problems', 0)} |")
@@ -218,6 +220,9 @@ def _pass_curve(ax: Any, metrics: Mapping[str, Any]) -> bool:
     ax.set_xscale("log", base=2)
     ticks = sorted({int(k.split("@")[1]) for k in metrics if k.startswith("pass@")})
     ax.set_xticks(ticks, [str(k) for k in ticks])
+    if len(ticks) == 1:  # one point: a readable window around it instead of matplotlib's +-0.04% zoom
+        ax.set_xlim(ticks[0] / 2, ticks[0] * 2)
+    ax.set_ylim(0, 100)
     ax.set_xlabel("k")
     ax.set_ylabel("pass@k (%)")
     ax.set_title("pass@k (95% CI)")
@@ -235,13 +240,14 @@ def _bars(ax: Any, groups: Mapping[str, Any], title: str) -> None:
     ax.bar(range(len(labels)), vals, yerr=err, capsize=3, color="tab:blue", alpha=0.8)
     ax.set_xticks(range(len(labels)))
     ax.set_xticklabels(labels, rotation=30, ha="right", fontsize=8)
+    ax.set_ylim(0, 100)
     ax.set_ylabel("accuracy (%)")
     ax.set_title(title)
     ax.grid(alpha=0.3, axis="y")
 
 
-def plot(metrics: Mapping[str, Any], path: str | os.PathLike) -> Path | None:
-    """PNG: pass@k curve (overall and per split) and, when present, accuracy by subject and by level."""
+def report_figure(metrics: Mapping[str, Any]) -> Any:
+    """The figure of ``plot``: pass@k curve (overall and per split) and, when present, accuracy by subject / level."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -255,6 +261,14 @@ def plot(metrics: Mapping[str, Any], path: str | os.PathLike) -> Path | None:
         else:
             _bars(ax, metrics[panel], f"accuracy by {panel[3:]} (95% CI)")
     fig.tight_layout()
+    return fig
+
+
+def plot(metrics: Mapping[str, Any], path: str | os.PathLike) -> Path | None:
+    """PNG of ``report_figure``."""
+    import matplotlib.pyplot as plt
+
+    fig = report_figure(metrics)
     out = Path(path)
     fig.savefig(out, dpi=100)
     plt.close(fig)

@@ -10,25 +10,25 @@ Public API (stable; registry names ``gsm8k``, ``math500``, ``math``):
   (lm-eval's 8 fixed Wei-et-al. exemplars), ``cot_zeroshot`` (``Q: ...\\nA: Let's think step by step.``).
 - ``gsm8k_gold(answer_text)`` / ``math_gold(record)``: the gold-answer conventions.
 
-Data comes through ``datasets``: a local JSONL (``data_path``), else the copy under ``<project>/../shared/data`` when present,
-else the hub id. Offline with neither, ``load`` raises one line naming ``data_path`` and the hub id.
+Data comes from a local JSONL (``data_path``), else the copy under ``<project>/../shared/data`` when present, else the
+hub id through ``datasets`` (``evals.data``). Offline with neither, ``load`` raises one line naming ``data_path`` and the
+hub id. A bad row (not JSON, a required field missing, null or empty, a gold answer that cannot be read) is skipped
+with one line naming its file, line and field, and counted in ``task.row_tallies[split]`` (``pure_rl.core.rows``).
 ``Problem.meta`` keeps the reference ``solution`` (and MATH's ``subject``/``level``/``unique_id``) for reports and tests.
 """
 
 from __future__ import annotations
 
-import os
 import random
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 from evals.answer import extract_boxed
 from evals.base import TaskDefaults
+from evals.data import SHARED_DATA, Records, load_records
 from pure_rl.core.configio import ConfigError
 from pure_rl.core.interfaces import Problem
-
-SHARED_DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
+from pure_rl.core.rows import BadRow, RowTally, text_field
 
 QWEN_BOXED = '{question}\n\nPlease reason step by step with steps separated by "\n\n", and put your final answer within \\boxed{{}}.'
 
@@ -149,26 +149,6 @@ PROMPT_SHOTS = {"gsm8k": 5, "gsm8k_cot": 8}  # few-shot exemplars in each format
 SHOT_PROMPTS = {0: "qwen-boxed", 5: "gsm8k", 8: "gsm8k_cot"}
 
 
-def load_records(data_path: str | os.PathLike | None, hub_id: str, hub_config: str | None, split: str) -> list[dict]:
-    """Records of ``split`` from a local JSONL (``data_path``) or the hub, through ``datasets``; one-line errors."""
-    import datasets
-
-    if data_path is not None:
-        path = Path(data_path)
-        if path.is_dir():
-            path = path / f"{split}.jsonl"
-        if not path.is_file():
-            raise FileNotFoundError(f"data_path={str(data_path)!r}: no such JSONL file (for split {split!r})")
-        return list(datasets.load_dataset("json", data_files=str(path), split="train"))
-    try:
-        return list(datasets.load_dataset(hub_id, hub_config, split=split))
-    except Exception as exc:
-        raise RuntimeError(
-            f"cannot load {hub_id!r} split {split!r} from the Hugging Face hub ({type(exc).__name__}); offline? "
-            f"pass data_path=<local .jsonl> (copies live in {SHARED_DATA})"
-        ) from exc
-
-
 class _MathTaskBase(TaskDefaults):
     name = ""
     few_shot = False  # whether shots=5/8 prompt formats apply (GSM8K's exemplars)
@@ -185,6 +165,7 @@ class _MathTaskBase(TaskDefaults):
         self.data_path = data_path
         self.hub_id = hub_id or self.default_hub_id
         self.seed = seed
+        self.row_tallies: dict[str, RowTally] = {}  # split -> rows read and bad rows skipped by the last load
 
     default_hub_id = ""
 
@@ -212,7 +193,7 @@ class _MathTaskBase(TaskDefaults):
         local = SHARED_DATA / self.shared_dir / f"{split}.jsonl"
         return str(local) if self.shared_dir and local.is_file() else None
 
-    def _records(self, split: str) -> list[dict]:
+    def _records(self, split: str) -> tuple[Records, RowTally]:
         if split not in self.splits:
             raise ValueError(f"split={split!r} is not a {self.name} split; valid: {', '.join(self.splits)}")
         return load_records(self._source(split), self.hub_id, self.hub_config, split)
@@ -224,13 +205,24 @@ class _MathTaskBase(TaskDefaults):
         raise NotImplementedError
 
     def load(self, split: str = "test", limit: int | None = None) -> list[Problem]:
-        """The first ``limit`` problems of ``split`` (all when None), prompts formatted."""
+        """The first ``limit`` good problems of ``split`` (all when None), prompts formatted; bad rows skipped."""
         if limit is not None and limit < 0:
             raise ValueError(f"limit={limit!r} must be >= 0 or None")
-        records = self._records(split)
-        records = records if limit is None else records[:limit]
+        records, tally = self._records(split)
         shots = self._shots()
-        return [self._problem(i, r, split, shots) for i, r in enumerate(records)]
+        problems: list[Problem] = []
+        for index, (position, record) in enumerate(records):
+            if limit is not None and len(problems) >= limit:
+                break
+            tally.rows += 1
+            try:
+                if isinstance(record, BadRow):
+                    raise record
+                problems.append(self._problem(index, record, split, shots))
+            except BadRow as bad:
+                tally.add_bad(position, bad)
+        self.row_tallies[split] = tally
+        return problems
 
 
 class GSM8KTask(_MathTaskBase):
@@ -249,17 +241,17 @@ class GSM8KTask(_MathTaskBase):
         """lm-eval ``gsm8k``: 5 train examples with full worked answers, a seeded draw (not lm-eval's exact draw)."""
         if self.prompt != "gsm8k":
             return []
-        train = self._records("train")
+        train = [r for _, r in self._records("train")[0] if isinstance(r, dict) and _is_text(r, "question", "answer")]
         picks = random.Random(self.seed).sample(range(len(train)), self.num_fewshot)
         return [(train[i]["question"], train[i]["answer"]) for i in picks]
 
     def _problem(self, index: int, record: dict, split: str, shots: list[tuple[str, str]]) -> Problem:
-        question = record["question"]
+        question = text_field(record, "question")
         return Problem(
             id=f"gsm8k/{split}/{index}",
             question=question,
             prompt=PROMPT_FORMATS[self.prompt](question, shots),
-            answer=gsm8k_gold(record["answer"]),
+            answer=_gold(gsm8k_gold, text_field(record, "answer"), "answer"),
             meta={"solution": record["answer"], "index": index},
         )
 
@@ -274,13 +266,13 @@ class MATH500Task(_MathTaskBase):
     shared_dir = "math500"
 
     def _problem(self, index: int, record: dict, split: str, shots: list[tuple[str, str]]) -> Problem:
-        question = record["problem"]
+        question = text_field(record, "problem")
         meta = {k: record[k] for k in ("solution", "subject", "level", "unique_id") if k in record}
         return Problem(
             id=str(record.get("unique_id") or f"math500/{split}/{index}"),
             question=question,
             prompt=PROMPT_FORMATS[self.prompt](question, shots),
-            answer=math_gold(record),
+            answer=_gold(math_gold, record, "answer"),
             meta=meta,
         )
 
@@ -301,3 +293,15 @@ class MATHTrainTask(MATH500Task):
         problem.id = f"math/{split}/{index}"
         problem.meta.setdefault("subject", record.get("type"))
         return problem
+
+
+def _is_text(record: dict, *names: str) -> bool:
+    return all(isinstance(record.get(n), str) and record[n].strip() for n in names)
+
+
+def _gold(read: Callable[[Any], str], value: Any, name: str) -> str:
+    """A gold-answer reader's ValueError as the bad row it means."""
+    try:
+        return read(value)
+    except (ValueError, TypeError, AttributeError) as exc:
+        raise BadRow(name, str(exc)) from exc

@@ -13,7 +13,8 @@ from lean_env.types import LeanSetupError
 SETUP_HINT = (
     "install elan (https://github.com/leanprover/elan), create a Lean project that requires mathlib and "
     "leanprover-community/repl on the same Lean version, run `lake exe cache get && lake build repl` in it, and "
-    "point LEAN_PROJECT (or lean.project=) at it; lean_env/README.md walks through it"
+    "point LEAN_PROJECT at it (or the verifier's project argument: reward.verifier_kwargs.project= for pure_rl.train, "
+    "verifier_kwargs.project= for evals.run); lean_env/README.md walks through it"
 )
 
 

@@ -16,11 +16,23 @@ from pathlib import Path
 from typing import Any
 
 from prm.fit import FitConfig, check_fit_config
-from pure_rl.core.configio import ConfigError, check, check_registered, help_text, load_config, to_yaml
+from pure_rl.core.configio import (
+    ConfigError,
+    check,
+    check_component_kwargs,
+    check_registered,
+    help_text,
+    load_config,
+    to_yaml,
+)
 from pure_rl.core.registry import import_string
+from pure_rl.core.rows import DataError
 from pure_rl.models.config import TinyModelConfig
 
 STAGES = ("data", "train", "eval")
+USAGE = ("python -m prm.train recipe=tvm_arith|tvm_gsm8k|prm_classifier [key=value ...]  (--help lists every key; "
+         "recipe=tvm_arith runs the CPU default)")
+COMPONENTS = (("data.task", "data.task_kwargs"), ("data.verifier", "data.verifier_kwargs"), ("data.engine", "data.engine_kwargs"))
 KINDS = {"tvm": "prm.tvm.pipeline:run_tvm", "classifier": "prm.classifier_train:run_classifier"}  # kind -> runner
 
 
@@ -134,6 +146,10 @@ def validate(cfg: PRMTrainConfig) -> None:
             raise ConfigError(str(exc)) from exc
     check_registered([(registry.TASKS, cfg.data.task, "data.task"), (registry.VERIFIERS, cfg.data.verifier, "data.verifier"),
                       (registry.ROLLOUT_ENGINES, cfg.data.engine, "data.engine")])
+    check_component_kwargs([(registry.TASKS, cfg.data.task, cfg.data.task_kwargs, "data.task_kwargs"),
+                            (registry.VERIFIERS, cfg.data.verifier, cfg.data.verifier_kwargs, "data.verifier_kwargs"),
+                            (registry.ROLLOUT_ENGINES, cfg.data.engine, cfg.data.engine_kwargs, "data.engine_kwargs")],
+                           {"data.engine_kwargs": ("model", "tokenizer", "device", "use_chat_template")})
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
@@ -141,21 +157,31 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     if "--help" in argv or "-h" in argv:
         print(__doc__ + help_text(PRMTrainConfig))
         return {}
+    if not argv:  # a pipeline that samples, trains and writes a run folder is not started by accident
+        print(f"usage: {USAGE}", file=sys.stderr)
+        raise SystemExit(2)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
-        cfg = load_config(argv, schema=PRMTrainConfig, default_recipe="tvm_arith", validate=validate, cli="python -m prm.train")
+        cfg = load_config(argv, schema=PRMTrainConfig, default_recipe="tvm_arith", validate=validate, cli="python -m prm.train",
+                          components=COMPONENTS)
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
     from prm.runtime import resolve_device
+    from pure_rl.core.outputs import writable_dir
+    from pure_rl.core.registry import RegistryError
+    from pure_rl.models.loading import ModelLoadError
 
     name = Path(cfg.recipe).stem if cfg.recipe else cfg.kind
-    out_dir = Path(cfg.output_dir or f"runs/{name}-{time.strftime('%Y%m%d-%H%M%S')}")
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "config.yaml").write_text(to_yaml(cfg))
-    print(to_yaml(cfg))
-    device = resolve_device(cfg.device)
-    summary = import_string(KINDS[cfg.kind])(cfg, out_dir, device)
+    try:
+        out_dir = writable_dir(cfg.output_dir or f"runs/{name}-{time.strftime('%Y%m%d-%H%M%S')}")
+        (out_dir / "config.yaml").write_text(to_yaml(cfg))
+        print(to_yaml(cfg))
+        device = resolve_device(cfg.device)
+        summary = import_string(KINDS[cfg.kind])(cfg, out_dir, device)
+    except (ConfigError, ModelLoadError, RegistryError, DataError, FileNotFoundError) as exc:
+        print(f"error: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}", file=sys.stderr)
+        raise SystemExit(2) from None
     print(json.dumps(summary, indent=2))
     return summary
 

@@ -12,11 +12,16 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from pure_rl.core import configio
-from pure_rl.core.configio import RECIPES_DIR, ConfigError, check, check_registered, to_yaml
+from pure_rl.core.configio import RECIPES_DIR, ConfigError, check, check_component_kwargs, check_registered, to_yaml
 from pure_rl.core.registry import DEFAULT_TASK
 from pure_rl.models.config import LoRAConfig, ModelConfig, TinyModelConfig, WarmStartConfig
 
 DEFAULT_RECIPE = "tiny"
+# Each component's name key and the key of its constructor arguments: the arguments belong to the component.
+COMPONENTS = (("task.name", "task.kwargs"), ("reward.prm", "reward.prm_kwargs"),
+              ("reward.verifier", "reward.verifier_kwargs"), ("rollout.engine", "rollout.engine_kwargs"))
+# Constructor arguments the trainer passes itself.
+SUPPLIED = {"rollout.engine_kwargs": ("model", "tokenizer", "device", "use_chat_template")}
 __all__ = ["RECIPES_DIR", "Config", "ConfigError", "LoRAConfig", "ModelConfig", "TinyModelConfig", "WarmStartConfig",
            "help_text", "load_config", "to_yaml", "validate_config"]
 
@@ -81,6 +86,7 @@ class TaskConfig:
     eval_size: int = 200  # held-out problems evaluated (greedy) before, during and after training
     eval_every: int = 0  # evaluate every N steps; 0 = only before and after
     eval_max_new_tokens: int = 0  # generation cap for evaluation; 0 = rollout.max_new_tokens
+    max_bad_row_fraction: float = 0.01  # bad data rows (broken JSON, missing fields) are skipped; more than this share refuses
 
 
 @dataclass
@@ -107,6 +113,7 @@ class Config:
     recipe: str | None = None  # recipe name or path this config came from
     output_dir: str | None = None  # run folder; default runs/<recipe>-<timestamp>
     resume: str | None = None  # checkpoint folder, run folder, or "auto" (latest good checkpoint in output_dir)
+    overwrite: bool = False  # start a new run in an output_dir that holds one, deleting it (else: refused)
     seed: int = 0  # seed for torch, sampling and data order
     model: ModelConfig = field(default_factory=ModelConfig)
     task: TaskConfig = field(default_factory=TaskConfig)
@@ -142,6 +149,19 @@ def validate_config(cfg: Config) -> None:
     batch = cfg.rollout.prompts_per_step * cfg.rollout.group_size
     check(batch % cfg.optim.mini_batches == 0, f"rollout batch {batch} is not divisible by optim.mini_batches={cfg.optim.mini_batches}")
     check(cfg.train.steps >= 0, f"train.steps must be >= 0, got {cfg.train.steps}")
+    check(cfg.optim.grad_clip > 0, f"optim.grad_clip must be > 0 (a max gradient norm), got {cfg.optim.grad_clip}")
+    check(cfg.optim.clip_eps > 0, f"optim.clip_eps must be > 0 (the PPO ratio clip), got {cfg.optim.clip_eps}")
+    check(cfg.optim.max_bad_steps >= 1, f"optim.max_bad_steps must be >= 1, got {cfg.optim.max_bad_steps}")
+    check(cfg.optim.warmup_steps >= 0, f"optim.warmup_steps must be >= 0, got {cfg.optim.warmup_steps}")
+    check(cfg.train.save_every >= 0, f"train.save_every must be >= 0 (0 = only at the end), got {cfg.train.save_every}")
+    check(cfg.train.keep_checkpoints >= 0, f"train.keep_checkpoints must be >= 0, got {cfg.train.keep_checkpoints}")
+    check(cfg.task.eval_size >= 1, f"task.eval_size must be >= 1 (held-out problems), got {cfg.task.eval_size}")
+    check(cfg.task.eval_every >= 0, f"task.eval_every must be >= 0 (0 = only before and after), got {cfg.task.eval_every}")
+    check(0 <= cfg.task.max_bad_row_fraction <= 1,
+          f"task.max_bad_row_fraction must be in [0, 1], got {cfg.task.max_bad_row_fraction}")
+    check(cfg.resume != "auto" or cfg.output_dir is not None,
+          "resume=auto continues the run in output_dir: set output_dir=RUN_FOLDER too")
+    check(not (cfg.resume and cfg.overwrite), "resume and overwrite=true contradict each other: pick one")
     check(cfg.model.dtype in ("float32", "bfloat16", "float16"), f"model.dtype must be float32, bfloat16 or float16, got {cfg.model.dtype!r}")
     check(cfg.model.init in ("pretrained", "random"), f"model.init must be pretrained or random, got {cfg.model.init!r}")
     check(cfg.model.lora.r >= 0, f"model.lora.r must be >= 0, got {cfg.model.lora.r}")
@@ -157,11 +177,17 @@ def validate_config(cfg: Config) -> None:
         (registry.ROLLOUT_ENGINES, cfg.rollout.engine, "rollout.engine"),
         (registry.CREDIT_FORMS, cfg.credit.form, "credit.form"),
     ])
+    check_component_kwargs([
+        (registry.TASKS, cfg.task.name, cfg.task.kwargs, "task.kwargs"),
+        (registry.PRMS, cfg.reward.prm, cfg.reward.prm_kwargs, "reward.prm_kwargs"),
+        (registry.VERIFIERS, cfg.reward.verifier, cfg.reward.verifier_kwargs, "reward.verifier_kwargs"),
+        (registry.ROLLOUT_ENGINES, cfg.rollout.engine, cfg.rollout.engine_kwargs, "rollout.engine_kwargs"),
+    ], SUPPLIED)
 
 
 def load_config(argv: list[str] | None = None, validate: Callable[[Config], None] | None = None) -> Config:
     """The trainer's config from ``recipe=NAME key=value ...`` (default recipe: the embedded ``tiny``)."""
-    return configio.load_config(argv, Config, DEFAULT_RECIPE, validate)
+    return configio.load_config(argv, Config, DEFAULT_RECIPE, validate, components=COMPONENTS)
 
 
 def help_text() -> str:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import logging
-from typing import Sequence
+from typing import Any, Sequence
 
 import torch
 
 from pure_rl.core.interfaces import ProcessRewardModel, Verdict
 from pure_rl.core.scores import to_pm1
+from pure_rl.validate import check_prm_rows
 
 log = logging.getLogger(__name__)
 
@@ -44,11 +45,14 @@ def score_steps(
     prompts: Sequence[str],
     step_texts: Sequence[Sequence[str]],
     num_steps: int,
+    stats: dict[str, Any] | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """([B, S] step scores mapped to [-1, 1], [B] scored mask).
 
-    A row the PRM returns as None, or with the wrong number of scores, is masked (never scored 0); so is a row
-    with a non-finite score.
+    The PRM's output is checked at the boundary (``pure_rl.validate.check_prm_rows``): a row it returns as None,
+    with the wrong number of scores, with a non-finite or non-numeric score, or with a score outside its
+    ``score_range`` is masked (never clamped, never scored 0); ``stats`` gets ``prm_malformed_rows`` and
+    ``prm_out_of_range_rows``. A wrong row count raises ``PluginOutputError``.
     """
     B = len(step_texts)
     scores = torch.zeros(B, num_steps)
@@ -58,17 +62,15 @@ def score_steps(
     except Exception as exc:  # one failing PRM call must not lose the batch: mask it and keep training
         log.warning("PRM failed on the whole batch (%s: %s); all rows masked", type(exc).__name__, exc)
         return scores, torch.zeros(B, dtype=torch.bool)
-    if len(raw) != B:
-        raise ValueError(f"PRM returned {len(raw)} rows for {B} responses")
-    for i, (row, steps) in enumerate(zip(raw, step_texts)):
-        if row is None or len(row) != len(steps):
+    rows, counts = check_prm_rows(raw, [len(s) for s in step_texts], prm.score_range)
+    if stats is not None:
+        stats["prm_malformed_rows"], stats["prm_out_of_range_rows"] = counts["malformed"], counts["out_of_range"]
+    for i, row in enumerate(rows):
+        if row is None:
             scored[i] = False
             continue
-        mapped = torch.tensor([to_pm1(float(x), prm.score_range) for x in row])
-        if not bool(torch.isfinite(mapped).all()):
-            scored[i] = False
-            continue
-        scores[i, : len(row)] = mapped.clamp(-1.0, 1.0)
+        # in range up to round-off (checked above), so the clamp only trims that round-off
+        scores[i, : len(row)] = torch.tensor([to_pm1(x, prm.score_range) for x in row]).clamp(-1.0, 1.0)
     return scores, scored
 
 
@@ -78,11 +80,13 @@ def score_step_tokens(
     attention_mask: torch.Tensor,  # [B, P+T]
     prompt_len: int,  # P
     step_end_idx: torch.Tensor,  # [B, S] response-relative step ends, -1 = padding
+    stats: dict[str, Any] | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """The token path of a PRM that declares ``supports_token_scoring``: ([B, S] scores in [-1, 1], [B] scored).
 
     One call over the rollout ids, read at the policy's own step-end tokens (P + response index) and at the
-    prompt's last token (P - 1); rows with a non-finite score are masked, as on the text path.
+    prompt's last token (P - 1). The same boundary rule as the text path: a row with a non-finite score is
+    malformed, a row with a score outside ``score_range`` is out of range; both are masked and counted in ``stats``.
     """
     B, S = step_end_idx.shape
     valid = step_end_idx >= 0  # [B, S]
@@ -93,7 +97,15 @@ def score_step_tokens(
     except Exception as exc:  # as on the text path: mask the batch, keep training
         log.warning("PRM failed on the whole batch (%s: %s); all rows masked", type(exc).__name__, exc)
         return torch.zeros(B, S), torch.zeros(B, dtype=torch.bool)
-    mapped = to_pm1(raw.float(), prm.score_range)  # [B, S], the same affine map as the text path
-    scored = (torch.isfinite(mapped) | ~valid).all(dim=1)
+    raw = raw.float()
+    lo, hi = prm.score_range
+    slack = 1e-6 * (hi - lo)
+    finite = (torch.isfinite(raw) | ~valid).all(dim=1)  # [B]
+    in_range = (((raw >= lo - slack) & (raw <= hi + slack)) | ~valid).all(dim=1)  # [B]
+    if stats is not None:
+        stats["prm_malformed_rows"] = int((~finite).sum())
+        stats["prm_out_of_range_rows"] = int((finite & ~in_range).sum())
+    mapped = to_pm1(raw, prm.score_range)  # [B, S], the same affine map as the text path
+    scored = finite & in_range
     scores = torch.where(valid & scored[:, None], mapped.clamp(-1.0, 1.0), torch.zeros(()))
     return scores, scored

@@ -10,7 +10,11 @@ from typing import Any
 
 log = logging.getLogger(__name__)
 PLOTTED = (("reward", "reward (train rollouts)"), ("heldout_accuracy", "held-out accuracy"),
-           ("response_length", "response length (tokens)"), ("kl", "KL to reference"))
+           ("response_length", "response length (tokens)"), ("kl", "KL to reference"),
+           ("prm_min_score", "PRM score (mean of each row's min step)"))
+# Why a panel can be empty: (metric, config key, the value that leaves it empty, the note drawn instead).
+EMPTY_BECAUSE = {"kl": ("credit.kl_coef", 0.0, "no KL term: credit.kl_coef=0\n(set it > 0 for a reference model)"),
+                 "prm_min_score": ("reward.prm", "none", "no PRM: reward.prm=none")}
 
 
 class RunLogger:
@@ -78,24 +82,54 @@ def read_metrics(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
 
 
-def plot_run(run_dir: Path) -> Path:
-    """A PNG with reward, held-out accuracy, response length and KL over steps."""
+def _run_config(run_dir: Path) -> Any:
+    from omegaconf import OmegaConf
+
+    path = run_dir / "config.yaml"
+    try:
+        return OmegaConf.load(path) if path.exists() else OmegaConf.create({})
+    except Exception:  # noqa: BLE001  (a hand-edited config that does not parse must not stop the plot)
+        return OmegaConf.create({})
+
+
+def training_figure(run_dir: Path) -> Any:
+    """The matplotlib figure of ``plot_run``: one panel per ``PLOTTED`` metric over integer steps, titled with the
+    run's name and credit form; an empty panel says why when the config explains it (no KL term, no PRM)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
+    from omegaconf import OmegaConf
 
     records = read_metrics(run_dir / "metrics.jsonl")
-    fig, axes = plt.subplots(2, 2, figsize=(10, 7))
+    cfg = _run_config(run_dir)
+    fig, axes = plt.subplots(2, 3, figsize=(14, 7))
     for ax, (key, title) in zip(axes.flat, PLOTTED):
         pts = [(r["step"], r[key]) for r in records if r.get(key) is not None]
         if pts:
             xs, ys = zip(*pts)
-            ax.plot(xs, ys, marker="o" if key == "heldout_accuracy" else None, markersize=3)
+            ax.plot(xs, ys, marker="o" if key == "heldout_accuracy" or len(pts) == 1 else None, markersize=3)
+        elif key in EMPTY_BECAUSE and OmegaConf.select(cfg, EMPTY_BECAUSE[key][0]) == EMPTY_BECAUSE[key][1]:
+            ax.text(0.5, 0.5, EMPTY_BECAUSE[key][2], ha="center", va="center", transform=ax.transAxes, color="0.4")
         ax.set_title(title)
         ax.set_xlabel("step")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
+    for ax in list(axes.flat)[len(PLOTTED):]:
+        ax.axis("off")
+    form = OmegaConf.select(cfg, "credit.form") or "?"
+    recipe = OmegaConf.select(cfg, "recipe")
+    fig.suptitle(f"{run_dir.name}: credit.form={form}" + (f", recipe {Path(recipe).stem}" if recipe else ""))
     fig.tight_layout()
+    return fig
+
+
+def plot_run(run_dir: Path) -> Path:
+    """training.png: reward, held-out accuracy, response length, KL and PRM score over steps."""
+    import matplotlib.pyplot as plt
+
+    fig = training_figure(run_dir)
     out = run_dir / "training.png"
     fig.savefig(out, dpi=100)
     plt.close(fig)

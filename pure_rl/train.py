@@ -28,17 +28,27 @@ def main(argv: list[str] | None = None) -> int:
     print(to_yaml(cfg))
     from pure_rl.core.registry import RegistryError
     from pure_rl.models.loading import ModelLoadError
-    from pure_rl.trainer import Trainer
+    from pure_rl.trainer import Trainer, TrainingStopped
+    from pure_rl.validate import PluginOutputError
 
     try:
         trainer = Trainer(cfg)
-    except (ModelLoadError, RegistryError, ConfigError, ValueError, FileNotFoundError, ImportError) as exc:
-        # ValueError: a component refused its arguments (a mistyped model name, a bad task kwarg): one line, exit 2
-        print(f"error: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}", file=sys.stderr)
+    except (ModelLoadError, RegistryError, ConfigError, ValueError, OSError, ImportError) as exc:
+        # ValueError: a component refused its arguments (a mistyped model name, a bad task kwarg, bad data rows, a
+        # checkpoint of another model size); OSError: a file that cannot be read: one line, exit 2
+        print(f"error: {_first_line(exc)}", file=sys.stderr)
         return 2
-    summary = trainer.fit()
+    try:
+        summary = trainer.fit()
+    except (TrainingStopped, PluginOutputError) as exc:  # a plugin broke its output contract, or the loss diverged
+        print(f"error: {_first_line(exc)} (run folder: {trainer.run_dir})", file=sys.stderr)
+        return 2
     print_summary(summary)
     return 0
+
+
+def _first_line(exc: BaseException) -> str:
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
 
 
 def print_summary(summary: dict) -> None:

@@ -24,10 +24,12 @@ from typing import Any, Iterator
 import torch
 
 from pure_rl import checkpoint as ckpt
+from pure_rl import rundir
 from pure_rl.batch import RolloutBatch
 from pure_rl.config import Config, apply_task_defaults, to_container, to_yaml
 from pure_rl.core.interfaces import Outcome, Problem, SamplingParams, Verdict
 from pure_rl.core.registry import CREDIT_FORMS, PRMS, ROLLOUT_ENGINES, TASKS, VERIFIERS
+from pure_rl.core.rows import usable_problems
 from pure_rl.credit import rloo_token_advantages
 from pure_rl.evaluate import evaluate_heldout
 from pure_rl.logprobs import batched_token_logprobs, token_logprobs
@@ -35,9 +37,11 @@ from pure_rl.loss import kl_estimate, ppo_clip_loss
 from pure_rl.models.loading import load_model
 from pure_rl.monitors import HackingDetector, JumpDetector, batch_monitors, prm_returns, top_prm_wrong
 from pure_rl.policy import apply_lora
+from pure_rl.progress import step_display
 from pure_rl.rewards import score_step_tokens, score_steps, strip_separator, verifiable_rewards
 from pure_rl.runlog import RunLogger, plot_run
 from pure_rl.steps import separator_token_ids, split_steps, step_end_indices
+from pure_rl.validate import WarnOnce, build_component, check_score_range, check_verdicts
 
 log = logging.getLogger(__name__)
 
@@ -51,11 +55,10 @@ class Trainer:
         self.started = time.time()
         self.cfg = cfg
         self.timings: dict[str, float] = defaultdict(float)
-        self.run_dir = Path(cfg.output_dir or f"runs/{Path(cfg.recipe or 'run').stem}-{time.strftime('%Y%m%d-%H%M%S')}")
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        self.task = TASKS.build(cfg.task.name, **cfg.task.kwargs)
+        self.run_dir = rundir.prepare_run_dir(cfg.output_dir, cfg.recipe, cfg.resume, cfg.overwrite)
+        resume_from = rundir.resume_checkpoint(cfg.resume, self.run_dir) if cfg.resume else None
+        self.task = build_component(TASKS, cfg.task.name, cfg.task.kwargs, "task")
         apply_task_defaults(cfg, self.task)
-        (self.run_dir / "config.yaml").write_text(to_yaml(cfg))
         torch.manual_seed(cfg.seed)
         random.seed(cfg.seed)
         from accelerate import Accelerator
@@ -64,17 +67,20 @@ class Trainer:
         self.accelerator = Accelerator(cpu=device == "cpu")
         self.device = self.accelerator.device
 
-        self.train_problems = self._usable(self.task.load(cfg.task.train_split), "train")
-        self.heldout = self._usable(self.task.load(cfg.task.eval_split, cfg.task.eval_size), "held-out")
+        self.train_problems = self._usable(cfg.task.train_split, None)
+        self.heldout = self._usable(cfg.task.eval_split, cfg.task.eval_size)
         gt_rng = random.Random(cfg.seed + 1)
         self.has_gt = {p.id for p in self.train_problems if p.answer is not None and gt_rng.random() < cfg.reward.vr_fraction}
-        self.verifier = VERIFIERS.build(cfg.reward.verifier, **cfg.reward.verifier_kwargs)
-        self.prm = PRMS.build(cfg.reward.prm, **cfg.reward.prm_kwargs)
+        self.verifier = build_component(VERIFIERS, cfg.reward.verifier, cfg.reward.verifier_kwargs, "reward.verifier")
+        self.prm = build_component(PRMS, cfg.reward.prm, cfg.reward.prm_kwargs, "reward.prm")
+        check_score_range(self.prm)
+        self.warn_once = WarnOnce()
         self.credit_fn = CREDIT_FORMS.get(cfg.credit.form)
         # Random weights (policy or PRM) measure throughput and memory; their accuracy is no result, so none is reported.
         self.random_init = cfg.model.init == "random" or cfg.reward.prm_kwargs.get("init") == "random"
 
-        model, self.tokenizer = load_model(cfg.model, cfg.task.name, cfg.task.kwargs, cfg.seed)
+        with ckpt.quiet_progress_bars():
+            model, self.tokenizer = load_model(cfg.model, cfg.task.name, cfg.task.kwargs, cfg.seed)
         torch.manual_seed(cfg.seed)  # building may draw random numbers (a warm start does, a cache hit does not)
         self.ref_model = None
         if cfg.credit.kl_coef > 0 and cfg.model.lora.r == 0:
@@ -107,9 +113,11 @@ class Trainer:
         self.jumps = JumpDetector(cfg.log.jump_factor)
         self.hacking = HackingDetector(cfg.log.hacking_window)
         self.stop_requested = False
+        self.saved_step: int | None = None
         self.logger = RunLogger(self.run_dir, cfg.log.tensorboard, cfg.log.wandb_project, config=to_container(cfg))
-        if cfg.resume:
-            self._resume(cfg.resume)
+        if resume_from is not None:
+            self._resume(resume_from)
+        (self.run_dir / "config.yaml").write_text(to_yaml(cfg))  # after a resume: a refused one keeps the run's own
 
     # ------------------------------------------------------------------ building
 
@@ -117,13 +125,11 @@ class Trainer:
     def policy(self) -> torch.nn.Module:
         return self.accelerator.unwrap_model(self.model)
 
-    def _usable(self, problems: list[Problem], split: str) -> list[Problem]:
-        good = [p for p in problems if isinstance(p.prompt, str) and p.prompt.strip()]
-        if len(good) < len(problems):
-            log.warning("skipped %d %s rows with an empty or missing prompt", len(problems) - len(good), split)
-        if not good:
-            raise ValueError(f"task {self.cfg.task.name!r} has no usable {split} problems")
-        return good
+    def _usable(self, split: str, limit: int | None) -> list[Problem]:
+        """The split's problems; bad rows (the task's, and empty prompts or questions) skipped, their share checked."""
+        problems = self.task.load(split, limit)
+        tally = getattr(self.task, "row_tallies", {}).get(split)
+        return usable_problems(problems, tally, self.cfg.task.max_bad_row_fraction, f"task {self.cfg.task.name} split {split}")
 
     # ------------------------------------------------------------------ stages
 
@@ -156,10 +162,14 @@ class Trainer:
 
     def verify(self, batch: RolloutBatch) -> None:
         try:
-            batch.verdicts = self.verifier.verify_batch(batch.problems, batch.responses)
+            verdicts = self.verifier.verify_batch(batch.problems, batch.responses)
         except Exception as exc:  # the verifier crashed as a whole: mask the batch rather than lose the run
             log.warning("verifier failed on the batch (%s: %s); rows masked", type(exc).__name__, exc)
-            batch.verdicts = [Verdict(None, None, {"reason": f"verifier error: {exc}"}) for _ in batch.problems]
+            verdicts = [Verdict(None, None, {"reason": f"verifier error: {exc}"}) for _ in batch.problems]
+        batch.verdicts, batch.stats["verifier_bad_verdicts"] = check_verdicts(verdicts, batch.size)
+        if batch.stats["verifier_bad_verdicts"]:
+            self.warn_once("bad_verdicts", "the verifier returned %d rows that are not valid Verdicts; masked",
+                           batch.stats["verifier_bad_verdicts"])
         has_gt = [p.id in self.has_gt for p in batch.problems]
         batch.verifiable_rewards, batch.verdict_mask = verifiable_rewards(batch.verdicts, has_gt)
         graded = [v.outcome is Outcome.CORRECT for v in batch.verdicts if v.outcome.graded]
@@ -180,11 +190,15 @@ class Trainer:
         if self.token_scoring:
             ids, mask = batch.input_ids()
             batch.step_scores, batch.score_mask = score_step_tokens(self.prm, ids, mask, batch.prompt_ids.shape[1],
-                                                                    batch.step_end_idx)
+                                                                    batch.step_end_idx, batch.stats)
         else:
             prompts = [p.prompt for p in batch.problems]
             batch.step_scores, batch.score_mask = score_steps(self.prm, prompts, batch.step_texts,
-                                                              batch.step_end_idx.shape[1])
+                                                              batch.step_end_idx.shape[1], batch.stats)
+        for kind in ("out_of_range", "malformed"):
+            if batch.stats.get(f"prm_{kind}_rows"):
+                self.warn_once(kind, "the PRM returned %d %s rows (score_range %s); masked, not clamped",
+                               batch.stats[f"prm_{kind}_rows"], kind.replace("_", "-"), self.prm.score_range)
         valid = batch.step_mask & batch.score_mask[:, None]
         mins = batch.step_scores.masked_fill(~valid, float("inf")).amin(dim=1)
         batch.stats["prm_min_score"] = float(mins[torch.isfinite(mins)].mean()) if torch.isfinite(mins).any() else float("nan")
@@ -224,6 +238,10 @@ class Trainer:
         ids, attn = batch.input_ids()
         loss_mask = batch.response_mask & batch.row_mask[:, None]  # [B, T]
         T = batch.response_ids.shape[1]
+        if not batch.row_mask.any():  # nothing to learn from: no optimiser step, so AdamW momentum moves nothing
+            log.warning("step %d: every row is masked (verifier infra failures %d, PRM-unscored rows %d); no update",
+                        self.step + 1, batch.stats.get("verifier_infra_failures", 0), batch.stats.get("prm_unscored_rows", 0))
+            return {"skipped_update": 1.0}
         totals: dict[str, float] = defaultdict(float)
         n_updates = 0
         self.model.train()
@@ -335,17 +353,12 @@ class Trainer:
         self.stop_requested = True
 
     def _fit(self) -> dict[str, Any]:
-        from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
-
         cfg = self.cfg
         if self.heldout_before is None and not self.random_init:
             self.heldout_before = self.evaluate()
             self.logger.log(self.step, {"heldout_accuracy": self.heldout_before})
             log.info("held-out accuracy before RL: %.3f", self.heldout_before)
-        columns = [TextColumn("[bold]PURE"), BarColumn(), TextColumn("{task.completed}/{task.total} {task.fields[info]}"),
-                   TimeRemainingColumn()]
-        with Progress(*columns, disable=not cfg.log.progress, transient=True) as progress:
-            bar = progress.add_task("train", total=cfg.train.steps, completed=self.step, info="")
+        with step_display(cfg.log.progress, cfg.train.steps, self.step) as show:
             while self.step < cfg.train.steps and not self.stop_requested:
                 metrics = self.train_step()
                 self.step += 1
@@ -356,24 +369,18 @@ class Trainer:
                 for warning in self.jumps.update(metrics) + self.hacking.update(metrics):
                     log.warning("monitor: %s", warning)
                 self.logger.log(self.step, metrics)
-                progress.update(bar, completed=self.step,
-                                info=f"reward {metrics.get('reward', float('nan')):.3f} acc {metrics.get('accuracy', float('nan')):.2f}")
+                show(self.step, metrics)
                 if cfg.train.save_every and self.step % cfg.train.save_every == 0:
                     self.save()
-        if self.stop_requested:
-            self.save()
-            log.warning("stopped by signal at step %d; resume with resume=%s", self.step, self.run_dir)
-            return {"stopped_at": self.step}
-        after = None if self.random_init else self.evaluate()
-        if after is not None:
+        after = None
+        if not self.stop_requested and not self.random_init:
+            after = self.evaluate()
             self.logger.log(self.step, {"heldout_accuracy": after})
-        self.save()
-        summary = {
-            "recipe": cfg.recipe, "seed": cfg.seed, "steps": self.step, "credit_form": cfg.credit.form,
-            "heldout_accuracy_before": self.heldout_before, "heldout_accuracy_after": after,
-            "heldout_size": len(self.heldout), "wall_seconds": self.elapsed_before + time.time() - self.started,
-            "stage_seconds": dict(self.timings), "run_dir": str(self.run_dir),
-        }
+        if self.saved_step != self.step:  # the last step once, even when save_every already saved it
+            self.save()
+        if self.stop_requested:
+            log.warning("stopped by signal at step %d; resume with resume=auto output_dir=%s", self.step, self.run_dir)
+        summary = rundir.summary(self, after)
         if self.random_init:
             from pure_rl.models.random_init import RANDOM_INIT_NOTE
 
@@ -384,16 +391,18 @@ class Trainer:
 
     # ------------------------------------------------------------------ checkpoints
 
-    def trainer_state(self) -> dict[str, Any]:
-        return ckpt.trainer_state(self)
-
-    def save(self) -> Path:
+    def save(self) -> Path | None:
+        """A checkpoint of this step, or None when writing it failed (warned; the next save retries)."""
         with self.timed("checkpoint"):
-            return ckpt.save_checkpoint(self.run_dir / "checkpoints", self.step, self.policy, self.tokenizer,
-                                        self.trainer_state(), self.cfg.train.keep_checkpoints)
+            path = ckpt.try_save_checkpoint(self.run_dir / "checkpoints", self.step, self.policy, self.tokenizer,
+                                            ckpt.trainer_state(self), self.cfg.train.keep_checkpoints)
+        if path is not None:
+            self.saved_step = self.step
+        return path
 
-    def _resume(self, resume: str) -> None:
-        ckpt.resume_trainer(self, resume)
+    def _resume(self, found: Path) -> None:
+        ckpt.resume_trainer(self, found)
+        self.saved_step = self.step
 
 
 def _loss_denominator(mask: torch.Tensor, aggregation: str) -> float:

@@ -12,14 +12,17 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import inspect
+import logging
 import re
 import sys
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Callable
 
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import ConfigKeyError, OmegaConfBaseException
 
+log = logging.getLogger(__name__)
 RECIPES_DIR = Path(__file__).resolve().parent.parent.parent / "recipes"
 BASE_KEY = "base"  # a recipe's parent recipe
 
@@ -35,11 +38,15 @@ def check(cond: bool, message: str) -> None:
 
 
 def recipe_path(recipe: str) -> Path:
-    """``recipes/NAME.yaml`` (searched recursively) or a path to a YAML file."""
-    p = Path(recipe)
-    if p.suffix in (".yaml", ".yml") and p.exists():
-        return p
-    matches = sorted(RECIPES_DIR.rglob(f"{recipe}.yaml"))
+    """``recipes/NAME.yaml`` (searched recursively) or a path to a YAML file (absolute, relative, ``.yaml`` optional)."""
+    p = Path(recipe).expanduser()
+    # "dir/name" may leave out .yaml; a bare name is looked up in recipes/ (a file of that name in cwd does not shadow it)
+    for candidate in (p, p.with_name(p.name + ".yaml")) if len(p.parts) > 1 else (p,):
+        if candidate.suffix in (".yaml", ".yml") and candidate.is_file():
+            return candidate
+    if p.is_absolute():  # rglob refuses absolute patterns; an absolute path is a file or nothing
+        raise ConfigError(f"recipe {recipe!r}: no such YAML file (a recipe is a name in {RECIPES_DIR} or a path to a .yaml)")
+    matches = sorted(RECIPES_DIR.rglob(f"{recipe.removesuffix('.yaml')}.yaml"))
     if matches:
         return matches[0]
     known = sorted(q.stem for q in RECIPES_DIR.rglob("*.yaml"))
@@ -86,8 +93,14 @@ def load_config(
     default_recipe: str | None = None,
     validate: Callable[[Any], None] | None = None,
     cli: str = "python -m pure_rl.train",
+    components: Sequence[tuple[str, str]] = (),
 ) -> Any:
-    """Parse ``recipe=NAME key=value ...`` into a ``schema`` instance, then run ``validate`` on it."""
+    """Parse ``recipe=NAME key=value ...`` into a ``schema`` instance, then run ``validate`` on it.
+
+    ``components`` pairs a component's name key with its kwargs key (``("task.name", "task.kwargs")``): the kwargs
+    belong to the component, so naming another one on the command line drops the recipe's kwargs, and a whole
+    ``KWARGS={...}`` on the command line replaces the recipe's instead of merging into them (``KWARGS={}`` clears).
+    """
     argv = list(sys.argv[1:] if argv is None else argv)
     for arg in argv:
         if "=" not in arg:
@@ -97,6 +110,8 @@ def load_config(
     base = OmegaConf.structured(schema)
     layers: list[DictConfig] = [load_recipe(recipe)] if recipe else []
     layers.append(OmegaConf.from_dotlist(dotlist))
+    if recipe and components:
+        _give_kwargs_to_their_component(base, layers[0], dotlist, components)
     try:
         merged = OmegaConf.merge(base, *layers)
         if recipe and "recipe" in merged:
@@ -110,6 +125,71 @@ def load_config(
     if validate is not None:
         validate(cfg)
     return cfg
+
+
+def _give_kwargs_to_their_component(base: DictConfig, recipe: DictConfig, dotlist: list[str],
+                                    components: Sequence[tuple[str, str]]) -> None:
+    """Drop the recipe's kwargs of a component the command line swaps or whose kwargs it sets whole (in place)."""
+    assigned = {arg.split("=", 1)[0].strip(): arg.split("=", 1)[1] for arg in dotlist}
+    for name_key, kwargs_key in components:
+        old_kwargs = OmegaConf.select(recipe, kwargs_key, default=None)
+        if not old_kwargs:
+            continue
+        old_name = OmegaConf.select(recipe, name_key, default=OmegaConf.select(base, name_key, default=None))
+        if kwargs_key in assigned:
+            _drop(recipe, kwargs_key)
+        elif name_key in assigned and assigned[name_key] != str(old_name):
+            _drop(recipe, kwargs_key)
+            log.info("%s=%s replaces the recipe's %s: its %s %s no longer apply (set %s.KEY=... for the new one)",
+                     name_key, assigned[name_key], old_name, kwargs_key,
+                     OmegaConf.to_container(old_kwargs), kwargs_key)
+
+
+def _drop(layer: DictConfig, dotted: str) -> None:
+    parent_key, _, leaf = dotted.rpartition(".")
+    parent = OmegaConf.select(layer, parent_key) if parent_key else layer
+    del parent[leaf]
+
+
+def check_component_kwargs(entries: Sequence[tuple[Any, str | None, Mapping[str, Any], str]],
+                           supplied: Mapping[str, Sequence[str]] | None = None) -> None:
+    """(registry, name, kwargs, kwargs key) quadruples: every kwarg must be a parameter of the component's constructor.
+
+    The registry entry is resolved (imported) but nothing is built, so a typo fails before any model loads, naming
+    the closest parameter. ``supplied`` maps a kwargs key to the arguments its caller passes itself (an engine's
+    ``model``): those may not be set again. A constructor that takes ``**kwargs`` accepts any name.
+    """
+    from pure_rl.core.registry import RegistryError
+
+    for reg, name, kwargs, key in entries:
+        if name is None:
+            continue
+        try:
+            target = reg.get(name)
+        except RegistryError as exc:
+            raise ConfigError(f"{key.rsplit('.', 1)[0]}: cannot use {name!r}: {exc}") from exc
+        try:
+            params = inspect.signature(target).parameters
+        except (TypeError, ValueError):  # not introspectable (a C extension): building it will tell
+            continue
+        own = set((supplied or {}).get(key, ()))
+        for arg in kwargs:
+            if arg in own:
+                raise ConfigError(f"{key}.{arg}: {name} gets {arg!r} from the trainer; remove it from {key}")
+        if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+            continue
+        valid = [n for n, p in params.items() if n not in own and n != "self"
+                 and p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)]
+        for arg in kwargs:
+            if arg not in valid:
+                close = difflib.get_close_matches(arg, valid, n=1, cutoff=0.5)
+                hint = f"did you mean {key}.{close[0]}? " if close else ""
+                listed = ", ".join(valid) if valid else "none"
+                raise ConfigError(f"{key}.{arg}: {name} has no argument {arg!r}; {hint}(its arguments: {listed})")
+        missing = [n for n, p in params.items() if n in valid and p.default is inspect.Parameter.empty
+                   and n not in kwargs]
+        if missing:
+            raise ConfigError(f"{key}: {name} needs {', '.join(repr(m) for m in missing)}; set {key}.{missing[0]}=...")
 
 
 def _unknown_key_message(exc: ConfigKeyError, schema: type, cli: str) -> str:

@@ -1,4 +1,4 @@
-"""The shared metrics: outcome of a sample, accuracy, unbiased pass@k, maj@k, bootstrap 95% confidence intervals.
+"""The shared metrics: outcome of a sample, accuracy, unbiased pass@k, maj@k, 95% confidence intervals.
 
 Public API (stable; ``evals.run``, ``evals.report``, ``lean_env.minif2f`` and the trainer's held-out evaluation use it):
 
@@ -8,6 +8,9 @@ Public API (stable; ``evals.run``, ``evals.report``, ``lean_env.minif2f`` and th
 - ``pass_at_k(n, c, k)``: Chen et al. (2021) ``1 - C(n-c, k) / C(n, k)`` (the one implementation).
 - ``majority_correct(samples, k) -> bool | None``: maj@k of one problem over its first ``k`` graded samples.
 - ``bootstrap_ci(values, confidence=0.95, resamples=2000, seed=0) -> (low, high)``: percentile bootstrap of the mean.
+- ``wilson_ci(successes, n, confidence=0.95) -> (low, high)``: Wilson score interval of a proportion.
+- ``metric_with_ci(values)``: the mean with a CI: Wilson when every value is 0 or 1 (a proportion: 0/n gets a real
+  upper bound instead of the bootstrap's [0, 0]), the bootstrap otherwise (pass@k's fractional values).
 - ``summarize(records, ks, group_keys) -> dict``: every metric with its CI, overall and per group (split, subject, level).
 
 A *record* is one problem's line of ``predictions.jsonl``: ``{"id", "gold", "meta", "samples": [{"outcome", "answer_key",
@@ -30,7 +33,7 @@ GRADED = tuple(o.value for o in Outcome if o.graded)
 
 __all__ = [
     "OUTCOMES", "bootstrap_ci", "majority_correct", "metric_with_ci", "pass_at_k", "problem_counts", "sample_outcome",
-    "summarize",
+    "summarize", "wilson_ci",
 ]
 
 
@@ -98,12 +101,38 @@ def bootstrap_ci(values: Sequence[float], confidence: float = 0.95, resamples: i
     return (float(low), float(high))
 
 
+def wilson_ci(successes: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
+    """Wilson score interval of the proportion p = successes / n (z the normal quantile of the confidence):
+
+    (p + z^2/2n -+ z sqrt(p(1-p)/n + z^2/4n^2)) / (1 + z^2/n); never [0, 0] at p = 0, inside [0, 1] at any n.
+    """
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence must be in (0, 1), got {confidence}")
+    if not 0 <= successes <= n or n < 1:
+        raise ValueError(f"wilson_ci needs 0 <= successes <= n and n >= 1, got {successes}, {n}")
+    from statistics import NormalDist
+
+    z = NormalDist().inv_cdf(1 - (1 - confidence) / 2)
+    p = successes / n
+    centre = p + z * z / (2 * n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    scale = 1 + z * z / n
+    low = 0.0 if successes == 0 else max(0.0, (centre - half) / scale)  # exact ends, not round-off around them
+    high = 1.0 if successes == n else min(1.0, (centre + half) / scale)
+    return (low, high)
+
+
 def metric_with_ci(values: Sequence[float], seed: int = 0) -> dict[str, Any]:
-    """``{"value", "ci95": [low, high], "problems"}`` for per-problem values (mean over problems)."""
+    """``{"value", "ci95": [low, high], "ci_method", "problems"}`` for per-problem values (mean over problems)."""
     if not values:
         return {"value": None, "ci95": None, "problems": 0}
-    low, high = bootstrap_ci(values, seed=seed)
-    return {"value": float(np.mean(values)), "ci95": [low, high], "problems": len(values)}
+    if all(v in (0.0, 1.0) for v in values):
+        low, high = wilson_ci(int(sum(values)), len(values))
+        method = "wilson"
+    else:
+        low, high = bootstrap_ci(values, seed=seed)
+        method = "bootstrap"
+    return {"value": float(np.mean(values)), "ci95": [low, high], "ci_method": method, "problems": len(values)}
 
 
 def _metrics(records: Sequence[Mapping[str, Any]], ks: Sequence[int], majority: bool, seed: int) -> dict[str, Any]:

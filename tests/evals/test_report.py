@@ -1,6 +1,7 @@
 """Evaluation outputs: the append-only predictions log (torn tails), metrics.json, the markdown report and the PNG."""
 
 import json
+import re
 
 import matplotlib.image
 import pytest
@@ -70,10 +71,10 @@ def test_markdown_report(records):
     # first samples: p1 correct (m-v agrees, lm-eval flexible not), p2 wrong (m-v says right), p3 timed out (skipped)
     section = text.split("## Grading conventions")[1].split("## Per problem")[0]
     assert "2 disagreement(s)." in section and "| p1 |" in section and "| p2 |" in section and "| p3 |" not in section
-    assert "| math_verify | 100.0 | 2/3 |" in section and "| lm_eval_flexible | 0.0 | 0/1 |" in section
+    assert "| math_verify | 100.0 | 66.7 (2 of 3) |" in section and "| lm_eval_flexible | 0.0 | 0.0 (0 of 1) |" in section
     table = text.split("## Per problem")[1]
     assert all(f"| p{i} |" in table for i in range(1, 5))
-    assert "| 1 / 2 | correct 1, wrong 1 |" in table and "| 1 / 1 | correct 1, timeout 1 |" in table
+    assert "| 1 of 2 | correct 1, wrong 1 |" in table and "| 1 of 1 | correct 1, timeout 1 |" in table
 
 
 def test_outputs_are_strict_json_and_real_pngs(records, tmp_path):
@@ -88,3 +89,24 @@ def test_outputs_are_strict_json_and_real_pngs(records, tmp_path):
     # three panels (pass@k, subject, level) against the pass@k curve alone
     assert wide.shape[1] == pytest.approx(3 * single.shape[1], rel=0.05) and wide.shape[0] == single.shape[0]
     assert wide.std() > 0.01  # something is drawn
+
+
+def test_one_problem_reads_on_a_percent_axis_with_its_interval():
+    from evals.report import report_figure
+
+    metrics = summarize([_record(1, ["correct"])], ks=[1])
+    assert metrics["accuracy"]["ci95"][0] == pytest.approx(0.2065, abs=1e-4)  # Wilson, not a point at 100%
+    ax = report_figure(metrics).axes[0]
+    assert ax.get_ylim() == (0.0, 100.0) and ax.get_xlim() == pytest.approx((0.5, 2.0))
+    low_err = ax.containers[0].lines[2][0].get_segments()[0]  # the error bar of the one point: 20.7% to 100%
+    assert low_err[:, 1].tolist() == pytest.approx([20.65, 100.0], abs=0.01)
+
+
+def test_every_rate_in_the_report_is_a_percent(records):
+    metrics = summarize(records, ks=[1, 2], group_keys=("subject",))
+    text = render_markdown(metrics, records, {"task": "math500", "model": "m", "command": "python -m evals.run"})
+    headers = [line for line in text.splitlines() if line.startswith("| ") and "---" not in line and "|---" not in line]
+    assert "| metric | value (%) [95% CI] | problems |" in headers
+    assert "| convention | accuracy (%) | agrees with ours (%) |" in headers
+    assert not re.search(r"\d\s*/\s*\d", text.split("## Metrics")[1])  # no x/y fractions beside the percents
+    assert "Wilson when each problem is right or wrong" in text

@@ -158,12 +158,13 @@ class TaskWithBadRows:
 
 
 def test_infra_failures_are_masked_and_bad_rows_skipped(tiny_args, caplog):
-    args = tiny_args(
-        f"reward.verifier={__name__}:FlakyVerifier", f"task.name={__name__}:TaskWithBadRows", "train.steps=2"
+    args = tiny_args(  # 5 bad rows beside 16 held-out ones: above the default 1% share, so the share is raised
+        f"reward.verifier={__name__}:FlakyVerifier", f"task.name={__name__}:TaskWithBadRows", "train.steps=2",
+        "task.max_bad_row_fraction=0.5",
     )
     trainer = make_trainer(args)
     assert all(p.prompt.strip() for p in trainer.train_problems)
-    assert "skipped 5 train rows" in caplog.text
+    assert "split train: skipped 5 bad rows" in caplog.text
     trainer.fit()
     steps = [r for r in read_metrics(trainer.run_dir / "metrics.jsonl") if "loss" in r]
     assert all(r["masked_rows"] > 0 and r["verifier_infra_failures"] > 0 for r in steps)

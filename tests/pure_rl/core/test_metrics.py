@@ -13,7 +13,16 @@ from evals.verifier import math_verdict
 from lean_env.types import Status, VerifyResult
 from lean_env.verifier import to_verdict
 from pure_rl.core.interfaces import Verdict
-from pure_rl.core.metrics import bootstrap_ci, majority_correct, pass_at_k, problem_counts, sample_outcome, summarize
+from pure_rl.core.metrics import (
+    bootstrap_ci,
+    majority_correct,
+    metric_with_ci,
+    pass_at_k,
+    problem_counts,
+    sample_outcome,
+    summarize,
+    wilson_ci,
+)
 
 
 def _math(correct, reason):
@@ -119,3 +128,18 @@ def test_summary_excludes_timeouts_and_infra_from_denominators():
     assert "maj@2" not in summarize(records, ks=[2], majority=False)
     empty = summarize([_record("a", ["infra"])], ks=[1])
     assert empty["accuracy"] == {"value": None, "ci95": None, "problems": 0}
+
+
+def test_a_proportion_gets_a_wilson_interval_never_zero_width():
+    low, high = wilson_ci(0, 5)
+    assert low == 0.0 and high == pytest.approx(0.43448, abs=1e-5)  # 0/5 is not "certainly 0%"
+    assert wilson_ci(5, 5) == (pytest.approx(0.56552, abs=1e-5), 1.0)
+    assert wilson_ci(50, 100) == (pytest.approx(0.40383, abs=1e-5), pytest.approx(0.59617, abs=1e-5))
+    zero = metric_with_ci([0.0] * 5)
+    assert zero["value"] == 0.0 and zero["ci95"] == [0.0, high] and zero["ci_method"] == "wilson"
+    fractional = metric_with_ci([0.5, 0.25, 1.0])
+    assert fractional["ci_method"] == "bootstrap" and fractional["ci95"] == list(bootstrap_ci([0.5, 0.25, 1.0]))
+    m = summarize([_record("a", ["wrong"]) for _ in range(5)], ks=[1])
+    assert m["accuracy"]["ci95"] == m["pass@1"]["ci95"] == [0.0, high]
+    with pytest.raises(ValueError, match="0 <= successes <= n"):
+        wilson_ci(3, 2)
