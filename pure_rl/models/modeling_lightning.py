@@ -1,8 +1,9 @@
 """``LightningForCausalLM``: a TransNormerLLM-style causal LM with an optional MiniMax-style softmax hybrid.
 
 Block (pre-norm, TNL-ICML Fig. 3):  x += TokenMixer(SRMSNorm(x));  x += SGLU(SRMSNorm(x))
-- lightning token mixer (GLA): q, k = SiLU(x W_q), SiLU(x W_k); v = x W_v; u = x W_u;
-  o = SRMSNorm(LightningAttn(q, k, v)) * u, then out_proj. Padding positions get v = 0, so they never enter a state.
+- lightning token mixer (GLA): [q, k, v] = Conv_W(x W_qkv) (optional causal depthwise conv, W taps); q, k = SiLU(q),
+  SiLU(k) (LRPE-features on chosen layers); u = x W_u; o = SRMSNorm(LightningAttn(q, k, v; lambda)) * act(u), then
+  out_proj; lambda is fixed per head or learned (fp32). Padding positions get v = 0, so they never enter a state.
 - softmax token mixer (hybrid layers): RoPE + SDPA with grouped K/V heads.
 - SGLU channel mixer: down(gate(x) * up(x)), no activation.
 """
@@ -83,40 +84,27 @@ class LightningAttention(nn.Module):
         self.norm = SRMSNorm(config.norm_eps)
         self.gate_act = self._GATES[config.gate_act]()
         self.num_layers = config.num_hidden_layers
-        # Depthwise taps over the q, k, v channels, initialised to the identity (the newest tap is 1).
-        self.conv_weight = nn.Parameter(self._identity_taps(3 * inner, config.conv_size)) if config.conv_size else None
-        self.lrpe_theta = (
-            nn.Parameter(self._lrpe_init(self.num_heads, self.head_dim)) if layer_idx in config.lrpe_layers else None
-        )
-        # A learned decay is a parameter (log of the slope, fp32: _keep_in_fp32_modules); a fixed one is not a
+        self.conv_weight = nn.Parameter(torch.empty(3 * inner, config.conv_size)) if config.conv_size else None
+        lrpe = layer_idx in config.lrpe_layers
+        self.lrpe_theta = nn.Parameter(torch.empty(self.num_heads, self.head_dim)) if lrpe else None
+        # A learned decay is a parameter (log of the slope, fp32: _keep_in_fp32_modules_strict); a fixed one is not a
         # buffer, so model.to(bfloat16) cannot round it and meta-device construction needs no values.
-        self.log_slope = nn.Parameter(self._log_slope_init()) if config.decay == "learned" else None
+        self.log_slope = nn.Parameter(torch.empty(self.num_heads)) if config.decay == "learned" else None
         self._log_decay: torch.Tensor | None = None  # [H] fp32, the fixed schedule on its device
-
-    @staticmethod
-    def _identity_taps(channels: int, width: int) -> torch.Tensor:
-        taps = torch.zeros(channels, width)
-        taps[:, -1] = 1.0
-        return taps
-
-    @staticmethod
-    def _lrpe_init(num_heads: int, head_dim: int) -> torch.Tensor:
-        """theta[h, i] = 10000^(-i / D): RoPE-like frequencies, learned from there."""
-        return (10000.0 ** (-torch.arange(head_dim, dtype=torch.float32) / head_dim)).repeat(num_heads, 1)
-
-    def _log_slope_init(self) -> torch.Tensor:
-        with torch.device("cpu"):
-            return (-layer_log_decay(self.num_heads, self.layer_idx, self.num_layers)).log()
+        self.reset_extra_parameters()
 
     def reset_extra_parameters(self) -> None:
-        """(Re)initialise the non-Linear parameters: identity taps, LRPE frequencies, the decay schedule."""
+        """Neutral init of the non-Linear parameters, so each option starts as the baseline layer computes: identity
+        conv taps (the newest tap 1), LRPE theta[h, i] = 10000^(-i/D) (RoPE-like), the TNL decay schedule."""
         with torch.no_grad():
             if self.conv_weight is not None:
-                self.conv_weight.copy_(self._identity_taps(*self.conv_weight.shape))
+                self.conv_weight.zero_()[:, -1] = 1.0
             if self.lrpe_theta is not None:
-                self.lrpe_theta.copy_(self._lrpe_init(self.num_heads, self.head_dim))
+                D = self.head_dim
+                self.lrpe_theta.copy_(10000.0 ** (-torch.arange(D, dtype=torch.float32, device="cpu") / D))
             if self.log_slope is not None:
-                self.log_slope.copy_(self._log_slope_init())
+                with torch.device("cpu"):
+                    self.log_slope.copy_((-layer_log_decay(self.num_heads, self.layer_idx, self.num_layers)).log())
 
     def log_decay(self, device: torch.device) -> torch.Tensor:
         """log lambda_h [H] fp32: -exp(log_slope) when learned (differentiable), else the fixed schedule."""

@@ -281,3 +281,13 @@ def test_cuda_graph_decode_matches_eager_decode(name):
     assert torch.equal(graphed.response_ids, eager.response_ids)
     torch.testing.assert_close(graphed.old_logprobs, eager.old_logprobs, rtol=0, atol=1e-5)
     assert (learner_logprobs(graphed_engine.model, graphed, 0.0) - graphed.old_logprobs).abs().max() <= 1e-4
+
+
+def test_every_option_round_trips_through_save_and_auto_load(tmp_path):
+    model = variant_model("all")
+    ids = torch.randint(0, 101, (2, 12))
+    model.save_pretrained(tmp_path)
+    loaded = AutoModelForCausalLM.from_pretrained(tmp_path).eval()
+    assert loaded.config.conv_size == 3 and loaded.config.lrpe_layers == [0, 2] and loaded.config.decay == "learned"
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(ids).logits, model(ids).logits)
