@@ -167,6 +167,15 @@ def validate_config(cfg: Config) -> None:
     check(cfg.model.lora.r >= 0, f"model.lora.r must be >= 0, got {cfg.model.lora.r}")
     check(cfg.model.tiny.vocab_size >= 300, f"model.tiny.vocab_size must be >= 300 (256 bytes + specials + merges such as the step separator), got {cfg.model.tiny.vocab_size}")
     check(cfg.model.tiny.arch in ("llama", "lightning"), f"model.tiny.arch must be llama or lightning, got {cfg.model.tiny.arch!r}")
+    check(not cfg.model.tiny.lightning or cfg.model.tiny.arch == "lightning",
+          f"model.tiny.lightning is only read with model.tiny.arch=lightning, got arch={cfg.model.tiny.arch!r}")
+    if cfg.model.tiny.lightning:
+        from pure_rl.models.configuration_lightning import override_error
+
+        t = cfg.model.tiny
+        error = override_error(dict(t.lightning), hidden_size=t.hidden_size, num_hidden_layers=t.num_layers,
+                               num_attention_heads=t.num_heads)
+        check(error is None, f"model.tiny.lightning: {error}")
     check(0 <= cfg.model.warm_start.demo_error_rate <= 1, "model.warm_start.demo_error_rate must be in [0, 1]")
     check(0 <= cfg.model.warm_start.demo_early_stop_rate <= 1, "model.warm_start.demo_early_stop_rate must be in [0, 1]")
     check(cfg.train.device in ("auto", "cpu", "cuda"), f"train.device must be auto, cpu or cuda, got {cfg.train.device!r}")

@@ -28,6 +28,7 @@ class TinyModelConfig:
     num_heads: int = 4  # attention heads
     intermediate_size: int = 384  # MLP width
     vocab_size: int = 400  # byte-level BPE vocabulary trained offline on the task's text (>= 259: bytes + specials)
+    lightning: dict[str, Any] = field(default_factory=dict)  # extra LightningConfig fields for arch=lightning (conv_size, decay, ...)
 
 
 @dataclass

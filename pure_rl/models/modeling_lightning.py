@@ -1,8 +1,9 @@
 """``LightningForCausalLM``: a TransNormerLLM-style causal LM with an optional MiniMax-style softmax hybrid.
 
 Block (pre-norm, TNL-ICML Fig. 3):  x += TokenMixer(SRMSNorm(x));  x += SGLU(SRMSNorm(x))
-- lightning token mixer (GLA): q, k = SiLU(x W_q), SiLU(x W_k); v = x W_v; u = x W_u;
-  o = SRMSNorm(LightningAttn(q, k, v)) * u, then out_proj. Padding positions get v = 0, so they never enter a state.
+- lightning token mixer (GLA): [q, k, v] = Conv_W(x W_qkv) (optional causal depthwise conv, W taps); q, k = SiLU(q),
+  SiLU(k) (LRPE-features on chosen layers); u = x W_u; o = SRMSNorm(LightningAttn(q, k, v; lambda)) * act(u), then
+  out_proj; lambda is fixed per head or learned (fp32). Padding positions get v = 0, so they never enter a state.
 - softmax token mixer (hybrid layers): RoPE + SDPA with grouped K/V heads.
 - SGLU channel mixer: down(gate(x) * up(x)), no activation.
 """
@@ -23,9 +24,12 @@ from pure_rl.models.cache import LightningCache
 from pure_rl.models.configuration_lightning import LIGHTNING, LightningConfig
 from pure_rl.models.ops import (
     apply_rope,
+    causal_depthwise_conv,
+    decay_grad_carrier,
     layer_log_decay,
     lightning_attention,
     lightning_decode_step,
+    lrpe_features,
     positions_from_mask,
     rope_cos_sin,
     srms_norm,
@@ -60,7 +64,13 @@ class SGLU(nn.Module):
 
 
 class LightningAttention(nn.Module):
-    """Gated lightning (linear) attention with a fixed per-head decay and a fp32 recurrent decode state."""
+    """Gated lightning (linear) attention with a per-head decay and a fp32 recurrent decode state.
+
+    Options (``LightningConfig``): a short causal depthwise convolution on q, k, v (its last inputs are carried in
+    the cache), LRPE on q, k, a learned fp32 decay, an activation on the gate. Each keeps decode at O(1) per token.
+    """
+
+    _GATES: ClassVar[dict] = {"none": nn.Identity, "sigmoid": nn.Sigmoid, "silu": nn.SiLU}
 
     def __init__(self, config: LightningConfig, layer_idx: int):
         super().__init__()
@@ -72,12 +82,34 @@ class LightningAttention(nn.Module):
         self.qkvu_proj = nn.Linear(config.hidden_size, 4 * inner, bias=config.bias)
         self.out_proj = nn.Linear(inner, config.hidden_size, bias=config.bias)
         self.norm = SRMSNorm(config.norm_eps)
+        self.gate_act = self._GATES[config.gate_act]()
         self.num_layers = config.num_hidden_layers
-        # Not a buffer: model.to(bfloat16) must not round the decay, and from_pretrained builds modules on the meta
-        # device; the fixed schedule is computed on first use, per device.
-        self._log_decay: torch.Tensor | None = None  # [H] fp32
+        self.conv_weight = nn.Parameter(torch.empty(3 * inner, config.conv_size)) if config.conv_size else None
+        lrpe = layer_idx in config.lrpe_layers
+        self.lrpe_theta = nn.Parameter(torch.empty(self.num_heads, self.head_dim)) if lrpe else None
+        # A learned decay is a parameter (log of the slope, fp32: _keep_in_fp32_modules_strict); a fixed one is not a
+        # buffer, so model.to(bfloat16) cannot round it and meta-device construction needs no values.
+        self.log_slope = nn.Parameter(torch.empty(self.num_heads)) if config.decay == "learned" else None
+        self._log_decay: torch.Tensor | None = None  # [H] fp32, the fixed schedule on its device
+        self.reset_extra_parameters()
 
-    def _decay_on(self, device: torch.device) -> torch.Tensor:
+    def reset_extra_parameters(self) -> None:
+        """Neutral init of the non-Linear parameters, so each option starts as the baseline layer computes: identity
+        conv taps (the newest tap 1), LRPE theta[h, i] = 10000^(-i/D) (RoPE-like), the TNL decay schedule."""
+        with torch.no_grad():
+            if self.conv_weight is not None:
+                self.conv_weight.zero_()[:, -1] = 1.0
+            if self.lrpe_theta is not None:
+                D = self.head_dim
+                self.lrpe_theta.copy_(10000.0 ** (-torch.arange(D, dtype=torch.float32, device="cpu") / D))
+            if self.log_slope is not None:
+                with torch.device("cpu"):
+                    self.log_slope.copy_((-layer_log_decay(self.num_heads, self.layer_idx, self.num_layers)).log())
+
+    def log_decay(self, device: torch.device) -> torch.Tensor:
+        """log lambda_h [H] fp32: -exp(log_slope) when learned (differentiable), else the fixed schedule."""
+        if self.log_slope is not None:
+            return -self.log_slope.float().exp()
         if self._log_decay is None or self._log_decay.device != device:
             with torch.device("cpu"):
                 decay = layer_log_decay(self.num_heads, self.layer_idx, self.num_layers)
@@ -93,16 +125,36 @@ class LightningAttention(nn.Module):
         attention_mask: torch.Tensor | None = None,
     ) -> torch.Tensor:
         B, T, _ = x.shape
-        q, k, v, u = self.qkvu_proj(x).chunk(4, dim=-1)  # each [B, T, H*D]
+        inner = self.num_heads * self.head_dim
+        qkv, u = self.qkvu_proj(x).split([3 * inner, inner], dim=-1)  # [B, T, 3*H*D], [B, T, H*D]
+        # The in-place step is for inference; with autograd on, the (out-of-place) chunked form keeps the graph valid.
+        decoding = T == 1 and cache is not None and cache.get_state(self.layer_idx) is not None
+        decoding = decoding and not torch.is_grad_enabled()
+        if self.conv_weight is not None:
+            if token_mask is not None:  # padding must not leak into the next real tokens' window
+                qkv = qkv * token_mask[:, :, None].to(qkv.dtype)
+            past = cache.get_conv(self.layer_idx) if cache is not None else None
+            qkv, tail = causal_depthwise_conv(qkv, self.conv_weight, past)
+            if cache is not None:
+                cache.set_conv(self.layer_idx, tail, in_place=decoding)
+        q, k, v = qkv.chunk(3, dim=-1)  # each [B, T, H*D]
         q = F.silu(q).view(B, T, self.num_heads, self.head_dim)
         k = F.silu(k).view(B, T, self.num_heads, self.head_dim)
-        v = v.view(B, T, self.num_heads, self.head_dim)
+        v = v.reshape(B, T, self.num_heads, self.head_dim)
         if token_mask is not None:
             v = v * token_mask[:, :, None, None].to(v.dtype)
-        log_decay = self._decay_on(x.device)
+        if self.lrpe_theta is not None:
+            positions = torch.arange(T, device=x.device)
+            if cache is not None:
+                positions = positions + cache.position(x.device)
+            q, k = lrpe_features(q, positions, self.lrpe_theta), lrpe_features(k, positions, self.lrpe_theta)
+        log_decay = self.log_decay(x.device)
+        state_factor = None
+        if log_decay.requires_grad and torch.is_grad_enabled():
+            q, k, state_factor = decay_grad_carrier(q, k, log_decay)
+        log_decay = log_decay.detach()
         state = cache.get_state(self.layer_idx) if cache is not None else None
-        # The in-place step is for inference; with autograd on, the (out-of-place) chunked form keeps the graph valid.
-        if T == 1 and state is not None and not torch.is_grad_enabled():
+        if decoding:
             o = lightning_decode_step(q, k, v, log_decay, state)
         else:
             o, new_state = lightning_attention(
@@ -115,8 +167,10 @@ class LightningAttention(nn.Module):
                 chunk_size=self.chunk_size,
             )
             if cache is not None:
+                if state_factor is not None:
+                    new_state = new_state * state_factor[None, :, None, None]
                 cache.set_state(self.layer_idx, new_state)
-        o = self.norm(o.reshape(B, T, -1).float()).to(u.dtype) * u
+        o = self.norm(o.reshape(B, T, -1).float()).to(u.dtype) * self.gate_act(u)
         return self.out_proj(o)
 
 
@@ -195,6 +249,7 @@ class LightningPreTrainedModel(PreTrainedModel):
     supports_gradient_checkpointing = True
     _no_split_modules: ClassVar[list[str]] = ["LightningDecoderLayer"]
     _supports_sdpa = True
+    _keep_in_fp32_modules_strict: ClassVar[list[str]] = ["log_slope"]  # from_pretrained(dtype=bf16) keeps the decay fp32
 
     @classmethod
     def _supports_default_dynamic_cache(cls) -> bool:
@@ -211,6 +266,8 @@ class LightningPreTrainedModel(PreTrainedModel):
         elif isinstance(module, nn.Embedding):
             with torch.no_grad():
                 module.weight.normal_(mean=0.0, std=std)
+        elif isinstance(module, LightningAttention):
+            module.reset_extra_parameters()
 
 
 class LightningModel(LightningPreTrainedModel):

@@ -26,6 +26,11 @@ def _kernel(name: str):
         return None
 
 
+def _use_triton(t: torch.Tensor) -> bool:
+    """Whether the Triton kernels take this tensor: CUDA ones (tests also send CPU tensors, under TRITON_INTERPRET=1)."""
+    return t.is_cuda
+
+
 def layer_log_decay(num_heads: int, layer_idx: int, num_layers: int) -> torch.Tensor:
     """log lambda_h <= 0 of one layer, [H] fp32: the kernels package's ALiBi-slope schedule -s_h (1 - l/(L-1) + 1e-5)."""
     from kernels.lightning_attn import lightning_slopes
@@ -47,7 +52,7 @@ def lightning_attention(
     o_t = q_t (lambda^(t+1) S_0 + sum_{s<=t} lambda^{t-s} k_s^T v_s); returns (o [B, T, H, V], S_T or None).
     CUDA runs the Triton kernel; elsewhere ``batched_chunk_lightning_attn`` computes the same chunked form.
     """
-    chunk = _kernel("chunk_lightning_attn") if q.is_cuda else None
+    chunk = _kernel("chunk_lightning_attn") if _use_triton(q) else None
     if chunk is None:
         return batched_chunk_lightning_attn(q, k, v, log_decay, initial_state, output_final_state, chunk_size)
     o, state = chunk(q, k, v, log_decay, scale=1.0, initial_state=initial_state, output_final_state=output_final_state)
@@ -103,7 +108,7 @@ def lightning_decode_step(
 
     In place so that the state keeps its address across CUDA-graph replays.
     """
-    step = _kernel("fused_recurrent_lightning_attn_step") if q.is_cuda else None
+    step = _kernel("fused_recurrent_lightning_attn_step") if _use_triton(q) else None
     if step is not None:
         return step(q[:, 0], k[:, 0], v[:, 0], log_decay, state, scale=1.0).unsqueeze(1)
     decay = log_decay.exp().to(state.device)[None, :, None, None]  # [1, H, 1, 1]
@@ -111,6 +116,61 @@ def lightning_decode_step(
     state.mul_(decay).add_(kf.unsqueeze(-1) * vf.unsqueeze(-2))
     o = torch.einsum("bhk,bhkv->bhv", qf, state)  # [B, H, V]
     return o.unsqueeze(1).to(v.dtype)
+
+
+def decay_grad_carrier(
+    q: torch.Tensor,  # [B, T, H, K]
+    k: torch.Tensor,  # [B, T, H, K]
+    log_decay: torch.Tensor,  # [H] fp32, requires grad
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Route d loss / d log_decay through q and k, for kernels that treat the decay as a constant.
+
+    With delta = g - stop_grad(g) (exactly 0): q_t <- q_t e^{(t+1) delta}, k_s <- k_s e^{-(s+1) delta} and the final
+    state S_T <- S_T e^{T delta}. Values are unchanged (multiplied by exactly 1), while the derivatives equal those of
+    lambda = e^g in o_t = q_t (lambda^(t+1) S_0 + sum_{s<=t} lambda^(t-s) k_s^T v_s) and in S_T, so every path
+    (chunked CPU, Triton, recurrence) learns the decay without a decay gradient of its own. No absolute-position
+    exponent is ever evaluated away from 0, so nothing over- or underflows. Returns (q, k, state_factor [H]).
+    """
+    T = q.shape[1]
+    delta = log_decay.float() - log_decay.detach().float()  # [H], all zeros
+    steps = torch.arange(1, T + 1, device=q.device, dtype=torch.float32)[:, None]  # [T, 1]
+    q = q * torch.exp(steps * delta)[None, :, :, None].to(q.dtype)
+    k = k * torch.exp(-steps * delta)[None, :, :, None].to(k.dtype)
+    return q, k, torch.exp(T * delta)
+
+
+def causal_depthwise_conv(
+    x: torch.Tensor,  # [B, T, C]
+    weight: torch.Tensor,  # [C, W]
+    past: torch.Tensor | None = None,  # [B, W-1, C]: the W-1 inputs before x (zeros at the start)
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Short causal depthwise convolution (token shift): y_t[c] = sum_{i<W} weight[c, W-1-i] x_{t-i}[c].
+
+    Returns (y [B, T, C], the last W-1 inputs [B, W-1, C]): carrying them makes chunked prefill and one-token
+    decode compute the same y as one pass over the whole sequence, at O(W C) per token.
+    """
+    B, T, C = x.shape
+    W = weight.shape[-1]
+    if past is None:
+        past = x.new_zeros(B, W - 1, C)
+    xp = torch.cat([past.to(x.dtype), x], dim=1)  # [B, T+W-1, C]
+    y = torch.nn.functional.conv1d(xp.transpose(1, 2), weight.to(x.dtype)[:, None, :], groups=C)  # [B, C, T]
+    return y.transpose(1, 2), xp[:, T:]
+
+
+def lrpe_features(
+    x: torch.Tensor,  # [B, T, H, D]
+    positions: torch.Tensor,  # [T] (any common offset per row gives the same scores)
+    theta: torch.Tensor,  # [H, D] angular frequencies
+) -> torch.Tensor:
+    """TransNormerLLM's LRPE: [x cos(t theta), x sin(t theta)] -> [B, T, H, 2D].
+
+    For a query at t and key at s: q'_t . k'_s = sum_i q_i k_i cos((t - s) theta_i), a relative-position score that
+    linear attention can still carry in its state (the key dimension doubles).
+    """
+    angles = positions.float()[:, None, None] * theta.float()[None]  # [T, H, D]
+    xf = x.float()
+    return torch.cat([xf * angles.cos(), xf * angles.sin()], dim=-1).to(x.dtype)
 
 
 def srms_norm(x: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:

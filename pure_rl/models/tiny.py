@@ -67,7 +67,7 @@ def build_tiny_model(tiny: TinyModelConfig, tokenizer: Any) -> torch.nn.Module:
 
         config = LightningConfig(
             hidden_size=tiny.hidden_size, num_hidden_layers=tiny.num_layers, num_attention_heads=tiny.num_heads,
-            intermediate_size=tiny.intermediate_size, tie_word_embeddings=True, **common,
+            intermediate_size=tiny.intermediate_size, tie_word_embeddings=True, **common, **tiny.lightning,
         )
         return LightningForCausalLM(config)
     from transformers import LlamaConfig, LlamaForCausalLM
