@@ -1,6 +1,6 @@
 """Score-stage timing, token path vs text path, side by side on one rollout batch of a pure_rl recipe.
 
-    OMP_NUM_THREADS=1 python -m prm.bench_score_path [recipe=tiny_tvm] [repeats=5] [key=value ...]
+    OMP_NUM_THREADS=1 python -m pure_rl.bench_score_path [recipe=tiny_tvm] [repeats=5] [key=value ...]
 
 Builds the recipe's trainer (its PRM trained / loaded from the cache), samples one rollout batch, segments it, then
 runs the trainer's ``score`` stage alternately through the token path (the PRM reads the rollout ids) and the text
