@@ -51,7 +51,8 @@ def test_run_writes_every_output_and_changes_the_policy(tiny_args):
     assert saved["wall_seconds"] > 0 and summary["steps"] == 3
     assert latest_good(run).name == "step-000003"
     samples = read_metrics(run / "samples.jsonl")
-    assert [s["step"] for s in samples] == [1] * 4 + [2] * 4 + [3] * 4
+    assert [s["step"] for s in samples if s["kind"] == "first"] == [1] * 4 + [2] * 4 + [3] * 4
+    assert all(s["correct"] is False for s in samples if s["kind"] == "top_prm_wrong")
     for s in samples:
         assert len(s["steps"]) == len(s["step_scores"]) >= 1 and s["correct"] in (True, False)
         assert all(-1 <= x <= 1 for x in s["step_scores"]) and s["question"].startswith("Compute")
