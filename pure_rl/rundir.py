@@ -48,6 +48,9 @@ def prepare_run_dir(output_dir: str | None, recipe: str | None, resume: str | No
     folder = Path(output_dir).expanduser() if output_dir else default_run_dir(recipe)
     if folder.exists() and not folder.is_dir():
         raise RunDirError(f"output_dir={str(folder)!r} is a file, not a folder; pass a folder path")
+    if holds_run(folder) and resume and resume != "auto" and not _inside(Path(resume), folder):
+        raise RunDirError(f"output_dir={str(folder)!r} holds a run and resume={resume} is not one of its checkpoints; "
+                          "pass resume=auto to continue the run there, or another output_dir")
     if holds_run(folder) and not resume:
         if not overwrite:
             raise RunDirError(f"output_dir={str(folder)!r} holds a run already; pass resume=auto to continue it or "
@@ -62,6 +65,10 @@ def prepare_run_dir(output_dir: str | None, recipe: str | None, resume: str | No
     writable_dir(folder)
     remove_partial_checkpoints(folder / "checkpoints")
     return folder
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    return path.expanduser().resolve().is_relative_to(folder.resolve())
 
 
 def remove_partial_checkpoints(ckpt_root: Path) -> list[Path]:

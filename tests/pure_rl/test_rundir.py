@@ -83,6 +83,8 @@ def test_an_explicit_corrupt_checkpoint_is_refused_never_replaced_by_another_ste
         make_trainer(_args(run_copy.parent / "other", f"resume={step2}"))
     resumed = make_trainer(_args(run_copy.parent / "other2", f"resume={run_copy}"))  # a run folder: its newest good one
     assert resumed.step == 1
+    with pytest.raises(RunDirError, match="holds a run and resume=.* is not one of its checkpoints"):  # continuing A into B's folder mixes them
+        make_trainer(_args(run_copy.parent / "other2", f"resume={run_copy / 'checkpoints' / 'step-000001'}"))
 
 
 def test_stale_partial_checkpoints_are_reported_and_removed_at_start(run_copy, caplog):
