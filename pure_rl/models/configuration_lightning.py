@@ -128,6 +128,13 @@ class LightningConfig(PretrainedConfig):
         """True when no layer needs a growing KV cache (decode state is fixed-size, CUDA graphs apply)."""
         return all(kind == LIGHTNING for kind in self.layer_types)
 
+    @property
+    def is_plain_tnl(self) -> bool:
+        """Pure lightning with none of the layer options (fixed decay, no conv, no LRPE, no gate activation): the
+        form ``pure_rl.rollout.fused_decode`` implements; other forms decode through the model's own step."""
+        return (self.is_pure_lightning and self.decay == "fixed" and self.conv_size == 0 and not self.lrpe_layers
+                and self.gate_act == "none")
+
 
 def override_error(overrides: dict, **base: Any) -> str | None:
     """Why ``LightningConfig(**base, **overrides)`` would fail or silently keep an unknown field; None when valid."""

@@ -68,7 +68,7 @@ class FusedLightningDecoder:
             for _ in core.model.layers
         ]
         self.chunk = self.states[0].chunk
-        self.decays = [layer.token_mixer._decay_on(device) for layer in core.model.layers]
+        self.decays = [layer.token_mixer.log_decay(device) for layer in core.model.layers]
         self.pos = torch.zeros(1, dtype=torch.int32, device=device)
         self.ids = torch.zeros(batch_size, dtype=torch.long, device=device)
         self.v_mask = torch.ones(batch_size, dtype=dtype, device=device)

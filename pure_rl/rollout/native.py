@@ -167,9 +167,10 @@ class NativeRolloutEngine:
         if cuda_graphs and not want_graphs:
             raise ValueError("cuda_graphs=True needs a CUDA device and a model with only linear_attention layers")
         self.cuda_graphs = want_graphs if cuda_graphs is None else cuda_graphs
-        if fused_decode and not config.is_pure_lightning:
-            raise ValueError("fused_decode=True needs a model with only linear_attention layers")
-        self.fused_decode = want_graphs if fused_decode is None else fused_decode
+        if fused_decode and not config.is_plain_tnl:
+            raise ValueError("fused_decode=True needs a plain lightning model (only linear_attention layers, fixed "
+                             "decay, no conv_size / lrpe_layers / gate_act)")
+        self.fused_decode = (want_graphs and config.is_plain_tnl) if fused_decode is None else fused_decode
         self._graphs: dict[int, _GraphedDecodeStep] = {}
         self._fused: Any = None  # FusedLightningDecoder, built on first use
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id

@@ -10,7 +10,7 @@ import torch
 
 import pure_rl.models.modeling_lightning as modeling
 from kernels.lightning_attn import chunk_lightning_attn
-from pure_rl.interfaces import Problem, SamplingParams
+from pure_rl.core.interfaces import Problem, SamplingParams
 from pure_rl.rollout.fused_decode import gumbel_sample
 from pure_rl.rollout.native import NativeRolloutEngine
 from tests.pure_rl.models.tiny import HYBRID, tiny_model, tiny_tokenizer

@@ -222,7 +222,7 @@ PROMPTS = ["What is 12 + 35?", "Let x = 9; then", "Compute 3 * 4 ="]
 
 
 def problems():
-    from pure_rl.interfaces import Problem
+    from pure_rl.core.interfaces import Problem
 
     return [Problem(id=f"p{i}", question=p, prompt=p) for i, p in enumerate(PROMPTS)]
 
@@ -240,7 +240,7 @@ def learner_logprobs(model, batch, temperature: float) -> torch.Tensor:
 
 @pytest.mark.parametrize("name", VARIANTS)
 def test_native_engine_logprobs_agree_with_the_learner(name):
-    from pure_rl.interfaces import SamplingParams
+    from pure_rl.core.interfaces import SamplingParams
     from tests.pure_rl.models.tiny import tiny_tokenizer
 
     engine = native_engine(name, tiny_tokenizer(), prefill_chunk_size=5)  # prompts span several prefill chunks
@@ -253,7 +253,7 @@ def test_native_engine_logprobs_agree_with_the_learner(name):
 
 @pytest.mark.parametrize("name", ["conv4", "all"])
 def test_native_greedy_matches_hf_generate(name):
-    from pure_rl.interfaces import SamplingParams
+    from pure_rl.core.interfaces import SamplingParams
     from tests.pure_rl.models.tiny import tiny_tokenizer
 
     tokenizer = tiny_tokenizer()
@@ -268,7 +268,7 @@ def test_native_greedy_matches_hf_generate(name):
 @pytest.mark.gpu
 @pytest.mark.parametrize("name", ["conv4", "lrpe0", "all"])
 def test_cuda_graph_decode_matches_eager_decode(name):
-    from pure_rl.interfaces import SamplingParams
+    from pure_rl.core.interfaces import SamplingParams
     from tests.pure_rl.models.tiny import tiny_tokenizer
 
     tokenizer = tiny_tokenizer()
