@@ -6,6 +6,9 @@
     self.score(batch)                # PRM step scores mapped to [-1, 1] (unscored rows masked)
     self.assign_credit(batch)        # min/hardmin/sum transform, RLOO token baseline, VR, KL -> advantages
     stats = self.update(batch)       # PPO-clip over mini/micro-batches with gradient accumulation
+
+Over 400 lines on purpose: the stage methods read best beside the loop that calls them; the run folder, checkpoints,
+validation, progress display and monitors already live in their own modules.
 """
 
 from __future__ import annotations

@@ -15,6 +15,9 @@ is what the learner recomputes from the same logits.
 
 Over 400 lines: the engine keeps both decode paths (fused, and the model-forward step for hybrid or CPU models)
 behind one ``generate``.
+
+Over 400 lines on purpose: prefill, the eager, graphed and fused decode loops and the stop checks share the engine's
+state (cache, graphs, generator); splitting them would pass that state around instead of reading it.
 """
 
 from __future__ import annotations
